@@ -1,0 +1,2 @@
+//! turnstile's `runit` and `dinit` backends on braid, the readiness gate, and
+//! the `braid` multi-call front end.
