@@ -3,6 +3,8 @@
 
 use std::ffi::OsString;
 
+pub mod protocol;
+
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
 pub type Personality = fn(Vec<OsString>) -> i32;
