@@ -119,7 +119,7 @@ impl fmt::Display for ExitStatus {
 }
 
 /// Why a process could not be launched: the setup step and the errno.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchFailure {
     pub stage: LaunchStage,
     pub errno: nix::errno::Errno,
@@ -248,6 +248,9 @@ pub enum Effect {
     /// Arm (or re-arm) a timer.
     ArmTimer { timer: TimerId, at: Time },
     CancelTimer { timer: TimerId },
+    /// A service the engine needs is not loaded (chain-to): load it, and
+    /// start it if `start`.
+    NeedService { name: String, start: bool },
     /// A service changed state; listeners (mirrors, clients, gates) care.
     Notify(Notification),
     /// A message for the log, as the dinit face words it.

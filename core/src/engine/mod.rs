@@ -5,7 +5,7 @@ mod io;
 
 pub use io::*;
 
-use crate::spec::{ServiceSpec, SpecError};
+use crate::spec::{DepKind, ServiceSpec, SpecError};
 
 /// A command from a user or a backend, aimed at one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,4 +67,243 @@ pub enum LoadError {
     Cycle(Vec<String>),
     /// The change is not allowed in the service's current state.
     NotNow(String),
+}
+
+mod graph;
+mod process;
+mod record;
+pub mod sim;
+mod transitions;
+
+pub use record::Status;
+
+use std::collections::{HashMap, VecDeque};
+
+use record::Record;
+
+/// Deferred work inside one engine step. Propagation goes through this
+/// queue instead of recursion so that a chain of ten thousand services does
+/// not grow the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A hold was added: start if this is the first.
+    Require(ServiceId),
+    /// A hold was dropped: stop if it was the last.
+    Release(ServiceId),
+    Start(ServiceId),
+    Stop(ServiceId),
+    /// A starting service: are its dependencies there yet?
+    CheckDeps(ServiceId),
+    /// A stopping service: are its hard dependents down yet?
+    CheckDependents(ServiceId),
+    /// A dependency this starting service was waiting for failed.
+    DepFailed(ServiceId),
+}
+
+/// Every service's state and the rules that move it. Pure: feed it
+/// commands and events, execute what `take_effects` returns.
+#[derive(Debug, Default)]
+pub struct Engine {
+    records: Vec<Record>,
+    by_name: HashMap<String, ServiceId>,
+    queue: VecDeque<Work>,
+    effects: Vec<Effect>,
+    now: Time,
+    shutting_down: bool,
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// The loaded service called `name` (placeholders are not found).
+    pub fn lookup(&self, name: &str) -> Option<ServiceId> {
+        self.by_name
+            .get(name)
+            .copied()
+            .filter(|id| self.rec(*id).loaded)
+    }
+
+    pub fn spec(&self, id: ServiceId) -> &ServiceSpec {
+        &self.rec(id).spec
+    }
+
+    pub fn name(&self, id: ServiceId) -> &str {
+        &self.rec(id).spec.name
+    }
+
+    /// Every loaded service, in load order.
+    pub fn ids(&self) -> impl Iterator<Item = ServiceId> + '_ {
+        (0..self.records.len() as u32)
+            .map(ServiceId)
+            .filter(|id| self.rec(*id).loaded)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn status(&self, id: ServiceId) -> Status {
+        let r = self.rec(id);
+        Status {
+            state: r.state,
+            target: r.target,
+            explicit: r.explicit,
+            pinned_started: r.pin_started,
+            pinned_stopped: r.pin_stopped,
+            stop_reason: r.stop_reason,
+            pid: r.procs.main_pid,
+            last_exit: r.procs.last_exit,
+            exec_failure: r.procs.exec_failure.clone(),
+            paused: r.paused,
+            once: r.once,
+            finish_running: r.procs.finish_running,
+            start_skipped: r.start_skipped,
+            waiting_for_deps: r.waiting_deps,
+            since: r.since,
+            restarts: r.restarts_total,
+        }
+    }
+
+    /// The services this one depends on, with the kind of each link.
+    pub fn dependencies(&self, id: ServiceId) -> Vec<(ServiceId, DepKind)> {
+        self.rec(id).deps.iter().map(|e| (e.to, e.kind)).collect()
+    }
+
+    /// The services that depend on this one (each once).
+    pub fn dependents(&self, id: ServiceId) -> Vec<ServiceId> {
+        let mut out = self.rec(id).dependents.clone();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether every service is stopped (nothing is running or changing).
+    pub fn all_stopped(&self) -> bool {
+        self.records.iter().all(|r| {
+            r.state == State::Stopped && !r.procs.main_alive() && !r.procs.stop_running
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// Effects produced since the last call, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Applies a command to one service.
+    pub fn command(
+        &mut self,
+        now: Time,
+        id: ServiceId,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.now = now;
+        let result = self.apply_command(id, cmd);
+        self.run_queue();
+        result.map(|wanted| {
+            let state = self.rec(id).state;
+            match wanted {
+                Some(w) if w == state => CommandOutcome::AlreadyThere,
+                _ => CommandOutcome::Accepted,
+            }
+        })
+    }
+
+    /// Feeds one event from the world.
+    pub fn event(&mut self, now: Time, event: Event) {
+        self.now = now;
+        self.apply_event(event);
+        self.run_queue();
+    }
+
+    /// Stops every service (shutdown): unpins, clears every active mark and
+    /// refuses further starts.
+    pub fn stop_all(&mut self, now: Time) {
+        self.now = now;
+        self.shutting_down = true;
+        for i in 0..self.records.len() {
+            let id = ServiceId(i as u32);
+            let r = self.rec_mut(id);
+            r.pin_started = false;
+            r.pin_stopped = false;
+            if r.explicit {
+                r.explicit = false;
+                r.required_by -= 1;
+            }
+            r.target = State::Stopped;
+            self.queue.push_back(Work::Stop(id));
+        }
+        self.run_queue();
+    }
+
+    fn rec(&self, id: ServiceId) -> &Record {
+        &self.records[id.index()]
+    }
+
+    fn rec_mut(&mut self, id: ServiceId) -> &mut Record {
+        &mut self.records[id.index()]
+    }
+
+    fn emit(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    fn notify(&mut self, service: ServiceId, event: ServiceEvent) {
+        self.emit(Effect::Notify(Notification { service, event }));
+    }
+
+    fn log(&mut self, level: LogLevel, service: ServiceId, text: String) {
+        self.emit(Effect::Log(LogLine {
+            level,
+            service: Some(service),
+            text,
+        }));
+    }
+
+    fn arm_timer(&mut self, id: ServiceId, kind: TimerKind, after: std::time::Duration) {
+        self.rec_mut(id).timers.set(kind);
+        let at = self.now + after;
+        self.emit(Effect::ArmTimer {
+            timer: TimerId { service: id, kind },
+            at,
+        });
+    }
+
+    fn cancel_timer(&mut self, id: ServiceId, kind: TimerKind) {
+        if self.rec_mut(id).timers.clear(kind) {
+            self.emit(Effect::CancelTimer {
+                timer: TimerId { service: id, kind },
+            });
+        }
+    }
+
+    fn set_state(&mut self, id: ServiceId, state: State) {
+        let now = self.now;
+        let r = self.rec_mut(id);
+        r.state = state;
+        r.since = now;
+    }
+
+    fn run_queue(&mut self) {
+        while let Some(work) = self.queue.pop_front() {
+            match work {
+                Work::Require(id) => self.require(id),
+                Work::Release(id) => self.release(id),
+                Work::Start(id) => self.do_start(id),
+                Work::Stop(id) => self.do_stop(id),
+                Work::CheckDeps(id) => self.check_deps(id),
+                Work::CheckDependents(id) => self.check_dependents(id),
+                Work::DepFailed(id) => self.dependency_failed(id),
+            }
+        }
+    }
 }

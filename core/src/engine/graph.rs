@@ -1,0 +1,323 @@
+//! Loading specs into the graph: names to ids, dependency links, cycle
+//! checks, unloading and reloading.
+
+use super::record::{Edge, Record};
+use super::{Engine, LoadError, ServiceId, State, Work};
+use crate::spec::{DepKind, Kind, ServiceSpec};
+
+impl Engine {
+    /// Adds a service. Dependencies may name services not loaded yet: they
+    /// become placeholders that cannot start until loaded.
+    pub fn load(&mut self, spec: ServiceSpec) -> Result<ServiceId, LoadError> {
+        spec.validate().map_err(LoadError::Invalid)?;
+        let id = match self.by_name.get(&spec.name).copied() {
+            Some(id) if self.rec(id).loaded => {
+                return Err(LoadError::NotNow(format!(
+                    "service {} is already loaded",
+                    spec.name
+                )))
+            }
+            Some(id) => {
+                // A placeholder becomes the real thing; links to it stay.
+                self.rec_mut(id).spec = spec;
+                self.rec_mut(id).loaded = true;
+                id
+            }
+            None => self.insert(spec, true),
+        };
+        if let Err(e) = self.link_declared(id) {
+            self.unlink_declared(id);
+            let r = self.rec_mut(id);
+            r.loaded = false;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Removes a stopped service that nothing depends on (ordering links
+    /// from others are kept on a placeholder).
+    pub fn unload(&mut self, id: ServiceId) -> Result<(), LoadError> {
+        let r = self.rec(id);
+        if r.state != State::Stopped || r.procs.main_alive() {
+            return Err(LoadError::NotNow("service is not stopped".into()));
+        }
+        let holders = r
+            .dependents
+            .iter()
+            .any(|d| self.edges_between(*d, id).any(|e| e.kind.holds()));
+        if holders {
+            return Err(LoadError::NotNow("service has dependents".into()));
+        }
+        self.unlink_declared(id);
+        let name = self.rec(id).spec.name.clone();
+        let r = self.rec_mut(id);
+        r.loaded = false;
+        r.spec = ServiceSpec::new(name, Kind::Internal);
+        Ok(())
+    }
+
+    /// Replaces a service's spec. A stopped service takes any change; a
+    /// started one keeps its kind, and new hard dependencies must already
+    /// be started.
+    pub fn reload(&mut self, id: ServiceId, spec: ServiceSpec) -> Result<(), LoadError> {
+        spec.validate().map_err(LoadError::Invalid)?;
+        let r = self.rec(id);
+        match r.state {
+            State::Stopped => {}
+            State::Started => {
+                if std::mem::discriminant(&r.spec.kind) != std::mem::discriminant(&spec.kind) {
+                    return Err(LoadError::NotNow(
+                        "cannot change type of non-stopped service.".into(),
+                    ));
+                }
+                for dep in spec.deps.iter().filter(|d| d.kind.is_hard()) {
+                    let started = self
+                        .by_name
+                        .get(&dep.name)
+                        .is_some_and(|d| self.rec(*d).state == State::Started);
+                    if !started {
+                        return Err(LoadError::NotNow(format!(
+                            "cannot add non-started dependency '{}'.",
+                            dep.name
+                        )));
+                    }
+                }
+            }
+            State::Starting | State::Stopping => {
+                return Err(LoadError::NotNow(
+                    "cannot alter settings for service which is currently starting/stopping."
+                        .into(),
+                ))
+            }
+        }
+        let old = std::mem::replace(&mut self.rec_mut(id).spec, spec);
+        // Keep holds on dependencies that stay; release those that go.
+        let old_holding: Vec<(ServiceId, DepKind)> = self
+            .rec(id)
+            .deps
+            .iter()
+            .filter(|e| e.holding)
+            .map(|e| (e.to, e.kind))
+            .collect();
+        self.unlink_declared(id);
+        if let Err(e) = self.link_declared(id) {
+            self.unlink_declared(id);
+            self.rec_mut(id).spec = old;
+            self.link_declared(id)
+                .expect("the previous spec was linked without a cycle");
+            self.restore_holds(id, &old_holding);
+            return Err(e);
+        }
+        self.restore_holds(id, &old_holding);
+        if self.rec(id).state != State::Stopped {
+            // New links of a running service acquire their targets now.
+            for i in 0..self.rec(id).deps.len() {
+                let e = &self.rec(id).deps[i];
+                if e.kind.holds() && !e.holding {
+                    let to = e.to;
+                    self.rec_mut(id).deps[i].holding = true;
+                    self.queue.push_back(Work::Require(to));
+                }
+            }
+            self.run_queue();
+        }
+        Ok(())
+    }
+
+    /// Adds one dependency link at run time (dinitctl add-dep / enable).
+    pub fn add_dependency(
+        &mut self,
+        from: ServiceId,
+        to: ServiceId,
+        kind: DepKind,
+    ) -> Result<(), LoadError> {
+        if from == to {
+            return Err(LoadError::NotNow("a service cannot depend on itself".into()));
+        }
+        if self.edges_between(from, to).any(|e| e.kind == kind) {
+            return Ok(());
+        }
+        if kind.is_hard()
+            && self.rec(from).state != State::Stopped
+            && self.rec(to).state != State::Started
+        {
+            return Err(LoadError::NotNow(
+                "dependency is not started while the dependent runs".into(),
+            ));
+        }
+        self.add_edge(from, to, kind);
+        if let Some(path) = self.find_cycle(from) {
+            self.remove_edge(from, to, kind);
+            return Err(LoadError::Cycle(path));
+        }
+        let from_active = matches!(self.rec(from).state, State::Starting | State::Started);
+        if from_active && kind.holds() {
+            let e = self
+                .rec_mut(from)
+                .deps
+                .iter_mut()
+                .rev()
+                .find(|e| e.to == to && e.kind == kind)
+                .expect("edge was just added");
+            e.holding = true;
+            self.queue.push_back(Work::Require(to));
+            self.run_queue();
+        }
+        Ok(())
+    }
+
+    /// Removes one dependency link; returns whether there was one.
+    pub fn remove_dependency(&mut self, from: ServiceId, to: ServiceId, kind: DepKind) -> bool {
+        let holding = match self.edges_between(from, to).find(|e| e.kind == kind) {
+            Some(e) => e.holding,
+            None => return false,
+        };
+        self.remove_edge(from, to, kind);
+        if holding {
+            self.queue.push_back(Work::Release(to));
+        }
+        self.queue.push_back(Work::CheckDeps(from));
+        self.run_queue();
+        true
+    }
+
+    fn insert(&mut self, spec: ServiceSpec, loaded: bool) -> ServiceId {
+        let id = ServiceId(self.records.len() as u32);
+        self.by_name.insert(spec.name.clone(), id);
+        self.records.push(Record::new(spec, loaded));
+        id
+    }
+
+    /// The id for `name`, creating a placeholder when it is unknown.
+    fn id_or_placeholder(&mut self, name: &str) -> ServiceId {
+        match self.by_name.get(name) {
+            Some(id) => *id,
+            None => self.insert(ServiceSpec::new(name, Kind::Internal), false),
+        }
+    }
+
+    pub(super) fn edges_between(
+        &self,
+        from: ServiceId,
+        to: ServiceId,
+    ) -> impl Iterator<Item = &Edge> + '_ {
+        self.rec(from).deps.iter().filter(move |e| e.to == to)
+    }
+
+    fn add_edge(&mut self, from: ServiceId, to: ServiceId, kind: DepKind) {
+        self.rec_mut(from).deps.push(Edge {
+            to,
+            kind,
+            holding: false,
+        });
+        self.rec_mut(to).dependents.push(from);
+    }
+
+    fn remove_edge(&mut self, from: ServiceId, to: ServiceId, kind: DepKind) {
+        let deps = &mut self.rec_mut(from).deps;
+        if let Some(pos) = deps.iter().position(|e| e.to == to && e.kind == kind) {
+            deps.remove(pos);
+            let dependents = &mut self.rec_mut(to).dependents;
+            if let Some(p) = dependents.iter().position(|d| *d == from) {
+                dependents.swap_remove(p);
+            }
+        }
+    }
+
+    /// Creates the links a service's spec declares. `before = X` is stored
+    /// on X as a `Before` edge pointing back here: "X starts after us".
+    fn link_declared(&mut self, id: ServiceId) -> Result<(), LoadError> {
+        let deps = self.rec(id).spec.deps.clone();
+        for dep in &deps {
+            let other = self.id_or_placeholder(&dep.name);
+            if other == id {
+                continue;
+            }
+            match dep.kind {
+                DepKind::Before => self.add_edge(other, id, DepKind::Before),
+                kind => self.add_edge(id, other, kind),
+            }
+        }
+        let touched_before = deps.iter().any(|d| d.kind == DepKind::Before);
+        if !self.rec(id).dependents.is_empty() || touched_before {
+            if let Some(path) = self.find_cycle(id) {
+                return Err(LoadError::Cycle(path));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the links this service's spec declared (its own outgoing
+    /// edges, and the `Before` edges it placed on others).
+    fn unlink_declared(&mut self, id: ServiceId) {
+        let deps = std::mem::take(&mut self.rec_mut(id).deps);
+        let (declared_elsewhere, own): (Vec<Edge>, Vec<Edge>) =
+            deps.into_iter().partition(|e| e.kind == DepKind::Before);
+        // Before edges on this service were declared by others: keep them.
+        self.rec_mut(id).deps = declared_elsewhere;
+        for e in own {
+            let dependents = &mut self.rec_mut(e.to).dependents;
+            if let Some(p) = dependents.iter().position(|d| *d == id) {
+                dependents.swap_remove(p);
+            }
+        }
+        let befores: Vec<ServiceId> = self
+            .rec(id)
+            .dependents
+            .iter()
+            .copied()
+            .filter(|d| {
+                self.edges_between(*d, id)
+                    .any(|e| e.kind == DepKind::Before)
+            })
+            .collect();
+        for other in befores {
+            self.remove_edge(other, id, DepKind::Before);
+        }
+    }
+
+    fn restore_holds(&mut self, id: ServiceId, held: &[(ServiceId, DepKind)]) {
+        for (to, kind) in held {
+            let kept = self
+                .rec_mut(id)
+                .deps
+                .iter_mut()
+                .find(|e| e.to == *to && e.kind == *kind && !e.holding);
+            match kept {
+                Some(e) => e.holding = true,
+                None => self.queue.push_back(Work::Release(*to)),
+            }
+        }
+    }
+
+    /// A cycle through `start`, following "starts after" links, as the
+    /// list of names along it (the first name repeated at the end).
+    pub(super) fn find_cycle(&self, start: ServiceId) -> Option<Vec<String>> {
+        let mut parent: std::collections::HashMap<ServiceId, ServiceId> =
+            std::collections::HashMap::new();
+        let mut stack = vec![start];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(node) = stack.pop() {
+            for e in &self.rec(node).deps {
+                if e.to == start {
+                    let mut path = vec![self.name(start).to_string()];
+                    let mut back = vec![node];
+                    let mut cur = node;
+                    while cur != start {
+                        cur = parent[&cur];
+                        back.push(cur);
+                    }
+                    back.pop();
+                    path.extend(back.iter().rev().map(|id| self.name(*id).to_string()));
+                    path.push(self.name(start).to_string());
+                    return Some(path);
+                }
+                if seen.insert(e.to) {
+                    parent.insert(e.to, node);
+                    stack.push(e.to);
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,748 @@
+//! Starting and stopping: activation, holds on dependencies, waiting for
+//! them, stopping dependents first, and the commands users give.
+
+use nix::sys::signal::Signal;
+
+use super::{
+    Command, CommandError, Engine, LogLevel, Role, ServiceEvent, ServiceId, State, StopReason,
+    TimerKind, Work,
+};
+use crate::spec::{DepKind, Kind, RestartMode};
+
+impl Engine {
+    /// Returns the state the command wants (for the "already there" answer).
+    pub(super) fn apply_command(
+        &mut self,
+        id: ServiceId,
+        cmd: Command,
+    ) -> Result<Option<State>, CommandError> {
+        let r = self.rec(id);
+        let stopped_or_stopping = matches!(r.state, State::Stopped | State::Stopping);
+        let running = matches!(r.state, State::Started | State::Starting);
+        match cmd {
+            Command::Start { pin } => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                if r.pin_stopped && stopped_or_stopping {
+                    return Err(CommandError::PinnedStopped);
+                }
+                self.mark_active(id);
+                let r = self.rec_mut(id);
+                r.once = false;
+                if pin {
+                    r.pin_started = true;
+                }
+                Ok(Some(State::Started))
+            }
+            Command::Once => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                if r.pin_stopped && stopped_or_stopping {
+                    return Err(CommandError::PinnedStopped);
+                }
+                self.mark_active(id);
+                self.rec_mut(id).once = true;
+                self.notify(id, ServiceEvent::ProcessChanged);
+                Ok(Some(State::Started))
+            }
+            Command::Wake { pin } => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                if r.pin_stopped && stopped_or_stopping {
+                    return Err(CommandError::PinnedStopped);
+                }
+                let mut found = false;
+                for d in self.dependents(id) {
+                    if !matches!(self.rec(d).state, State::Started | State::Starting) {
+                        continue;
+                    }
+                    let idx: Vec<usize> = (0..self.rec(d).deps.len())
+                        .filter(|&i| {
+                            let e = &self.rec(d).deps[i];
+                            e.to == id && e.kind.holds() && !e.holding
+                        })
+                        .collect();
+                    for i in idx {
+                        found = true;
+                        self.rec_mut(d).deps[i].holding = true;
+                        self.queue.push_back(Work::Require(id));
+                    }
+                }
+                if pin {
+                    self.rec_mut(id).pin_started = true;
+                }
+                if !found && self.rec(id).state != State::Started {
+                    return Err(CommandError::NotApplicable);
+                }
+                Ok(Some(State::Started))
+            }
+            Command::Stop { pin, gentle } => {
+                if r.pin_started && running {
+                    return Err(CommandError::PinnedStarted);
+                }
+                if gentle {
+                    let holders = self.hard_holders(id);
+                    if !holders.is_empty() {
+                        return Err(CommandError::HasDependents(holders));
+                    }
+                }
+                if pin {
+                    self.rec_mut(id).pin_stopped = true;
+                }
+                self.clear_active(id);
+                let r = self.rec_mut(id);
+                r.target = State::Stopped;
+                r.once = false;
+                self.notify(id, ServiceEvent::ProcessChanged);
+                self.queue.push_back(Work::Stop(id));
+                Ok(Some(State::Stopped))
+            }
+            Command::Release { pin } => {
+                if pin {
+                    self.rec_mut(id).pin_stopped = true;
+                }
+                self.clear_active(id);
+                if self.rec(id).pin_stopped {
+                    self.rec_mut(id).target = State::Stopped;
+                    self.queue.push_back(Work::Stop(id));
+                }
+                Ok(Some(State::Stopped))
+            }
+            Command::Restart { gentle } => {
+                if self.shutting_down {
+                    return Err(CommandError::ShuttingDown);
+                }
+                if r.state != State::Started {
+                    return Err(CommandError::NotApplicable);
+                }
+                if gentle {
+                    let holders = self.hard_holders(id);
+                    if !holders.is_empty() {
+                        return Err(CommandError::HasDependents(holders));
+                    }
+                }
+                self.restart(id);
+                Ok(None)
+            }
+            Command::Unpin => {
+                let r = self.rec_mut(id);
+                r.pin_started = false;
+                r.pin_stopped = false;
+                let r = self.rec(id);
+                let dep_going = r.deps.iter().any(|e| {
+                    e.kind.is_hard() && self.rec(e.to).target == State::Stopped && e.holding
+                });
+                if r.state == State::Started && (r.required_by == 0 || dep_going) {
+                    self.rec_mut(id).target = State::Stopped;
+                    self.queue.push_back(Work::Stop(id));
+                } else if r.required_by > 0 && r.target == State::Started {
+                    self.queue.push_back(Work::Start(id));
+                }
+                Ok(None)
+            }
+            Command::Pause | Command::Continue | Command::Signal(_) => {
+                let Some(_) = r.procs.main_pid else {
+                    return Err(CommandError::NoProcess);
+                };
+                let signal = match cmd {
+                    Command::Pause => Signal::SIGSTOP,
+                    Command::Continue => Signal::SIGCONT,
+                    Command::Signal(s) => s,
+                    _ => unreachable!("matched above"),
+                };
+                let group = false;
+                self.emit(super::Effect::Signal {
+                    service: id,
+                    role: Role::Main,
+                    signal,
+                    group,
+                });
+                match cmd {
+                    Command::Pause => self.rec_mut(id).paused = true,
+                    Command::Continue => self.rec_mut(id).paused = false,
+                    _ => {}
+                }
+                if matches!(cmd, Command::Pause | Command::Continue) {
+                    self.notify(id, ServiceEvent::ProcessChanged);
+                }
+                Ok(None)
+            }
+            Command::Trigger(value) => {
+                if r.spec.kind != Kind::Triggered {
+                    return Err(CommandError::NotApplicable);
+                }
+                self.rec_mut(id).trigger = value;
+                let r = self.rec(id);
+                if value && r.state == State::Starting && !r.waiting_deps {
+                    self.started(id);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sets the explicit mark (a hold of its own) and wants the service up.
+    fn mark_active(&mut self, id: ServiceId) {
+        let now = self.now;
+        let r = self.rec_mut(id);
+        // A manual start opens a new restart-limit window.
+        r.restart_window_start = now;
+        r.restart_count = 0;
+        r.target = State::Started;
+        if !r.explicit {
+            r.explicit = true;
+            r.required_by += 1;
+        }
+        self.notify(id, ServiceEvent::ProcessChanged);
+        self.queue.push_back(Work::Start(id));
+    }
+
+    fn clear_active(&mut self, id: ServiceId) {
+        let r = self.rec_mut(id);
+        if r.explicit {
+            r.explicit = false;
+            self.queue.push_back(Work::Release(id));
+        }
+    }
+
+    /// Started dependents that hold this service through a hard link.
+    fn hard_holders(&self, id: ServiceId) -> Vec<ServiceId> {
+        self.dependents(id)
+            .into_iter()
+            .filter(|d| {
+                matches!(self.rec(*d).state, State::Started | State::Starting)
+                    && self
+                        .edges_between(*d, id)
+                        .any(|e| e.kind.is_hard() && e.holding)
+            })
+            .collect()
+    }
+
+    pub(super) fn require(&mut self, id: ServiceId) {
+        let r = self.rec_mut(id);
+        r.required_by += 1;
+        if r.required_by == 1 {
+            r.target = State::Started;
+            self.queue.push_back(Work::Start(id));
+        }
+    }
+
+    pub(super) fn release(&mut self, id: ServiceId) {
+        let r = self.rec_mut(id);
+        debug_assert!(r.required_by > 0, "release without a hold");
+        r.required_by = r.required_by.saturating_sub(1);
+        if r.required_by == 0 && !r.pin_started {
+            r.target = State::Stopped;
+            self.queue.push_back(Work::Stop(id));
+        }
+    }
+
+    /// Brings a service toward Started, if its target says so.
+    pub(super) fn do_start(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.target != State::Started {
+            return;
+        }
+        match r.state {
+            State::Started | State::Starting => {}
+            State::Stopping => {
+                // Still waiting for dependents and nothing was signalled yet:
+                // simply go back up. Otherwise it starts again once stopped.
+                if r.waiting_dependents && !r.procs.stop_running {
+                    self.rec_mut(id).waiting_dependents = false;
+                    self.set_state(id, State::Started);
+                    self.notify(id, ServiceEvent::StopCancelled);
+                }
+            }
+            State::Stopped => {
+                if r.pin_stopped || !r.loaded {
+                    self.fail_start(id, StopReason::DepFailed);
+                    return;
+                }
+                self.set_state(id, State::Starting);
+                let r = self.rec_mut(id);
+                r.stop_reason = StopReason::Normal;
+                r.start_skipped = false;
+                r.waiting_deps = true;
+                self.acquire_deps(id);
+            }
+        }
+    }
+
+    /// Takes a hold on every dependency, then checks whether they are there.
+    fn acquire_deps(&mut self, id: ServiceId) {
+        for i in 0..self.rec(id).deps.len() {
+            let e = &mut self.rec_mut(id).deps[i];
+            if e.kind.holds() && !e.holding {
+                e.holding = true;
+                let to = e.to;
+                self.queue.push_back(Work::Require(to));
+            }
+        }
+        self.queue.push_back(Work::CheckDeps(id));
+        self.wake_stopping_deps(id);
+    }
+
+    /// A service that waits for its dependencies no longer keeps a
+    /// stopping dependency from going down.
+    fn wake_stopping_deps(&mut self, id: ServiceId) {
+        for i in 0..self.rec(id).deps.len() {
+            let to = self.rec(id).deps[i].to;
+            if self.rec(to).state == State::Stopping {
+                self.queue.push_back(Work::CheckDependents(to));
+            }
+        }
+    }
+
+    /// A starting service: launch it once everything it waits for is there.
+    pub(super) fn check_deps(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.state != State::Starting || !r.waiting_deps {
+            return;
+        }
+        let mut ready = true;
+        for e in &r.deps {
+            let dep = self.rec(e.to);
+            let wait = match e.kind {
+                DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone => {
+                    if dep.state == State::Stopped
+                        && (dep.pin_stopped || !dep.loaded)
+                        && e.holding
+                    {
+                        // It will never start: fail now.
+                        self.queue.push_back(Work::DepFailed(id));
+                        return;
+                    }
+                    dep.state != State::Started
+                }
+                DepKind::WaitsFor => dep.state == State::Starting || {
+                    // Acquired but not begun yet (still queued).
+                    dep.state == State::Stopped && dep.target == State::Started && dep.loaded
+                },
+                DepKind::After | DepKind::Before => dep.state == State::Starting,
+                DepKind::Soft => false,
+            };
+            if wait {
+                ready = false;
+                break;
+            }
+        }
+        if ready {
+            self.rec_mut(id).waiting_deps = false;
+            self.bring_up(id);
+        }
+    }
+
+    /// A hard dependency failed while this service waited for it.
+    pub(super) fn dependency_failed(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.state == State::Starting && r.waiting_deps {
+            self.fail_start(id, StopReason::DepFailed);
+        }
+    }
+
+    /// Dependencies are there: do what this kind does to start.
+    pub(super) fn bring_up(&mut self, id: ServiceId) {
+        match self.rec(id).spec.kind {
+            Kind::Internal => self.started(id),
+            Kind::Triggered => {
+                if self.rec(id).trigger {
+                    self.started(id);
+                }
+            }
+            Kind::Process | Kind::BackgroundProcess { .. } | Kind::Scripted => {
+                let r = self.rec(id);
+                if r.auto_restart {
+                    if let Some(last) = r.procs.last_launch {
+                        let ready_at = last + r.spec.restart.delay;
+                        if self.now < ready_at {
+                            let wait = ready_at.saturating_sub(self.now);
+                            self.arm_timer(id, TimerKind::RestartDelay, wait);
+                            return;
+                        }
+                    }
+                }
+                self.launch_main(id);
+                if let Some(t) = self.rec(id).spec.start_timeout {
+                    self.arm_timer(id, TimerKind::StartTimeout, t);
+                }
+            }
+        }
+    }
+
+    /// The service is up (ready).
+    pub(super) fn started(&mut self, id: ServiceId) {
+        self.cancel_timer(id, TimerKind::StartTimeout);
+        self.set_state(id, State::Started);
+        self.notify(id, ServiceEvent::Started);
+        // Soft holders that were released while it was down take it again.
+        for d in self.dependents(id) {
+            let active = matches!(self.rec(d).state, State::Started | State::Starting);
+            for i in 0..self.rec(d).deps.len() {
+                let e = &self.rec(d).deps[i];
+                if e.to == id {
+                    if active && !e.holding && e.kind.holds() && !e.kind.is_hard() {
+                        self.rec_mut(d).deps[i].holding = true;
+                        self.rec_mut(id).required_by += 1;
+                    }
+                }
+            }
+            if self.rec(d).state == State::Starting {
+                self.queue.push_back(Work::CheckDeps(d));
+            }
+        }
+        if self.rec(id).target == State::Stopped {
+            self.queue.push_back(Work::Stop(id));
+        }
+    }
+
+    /// Starting failed: the service stops, and what needed it fails too.
+    pub(super) fn fail_start(&mut self, id: ServiceId, reason: StopReason) {
+        self.cancel_timer(id, TimerKind::StartTimeout);
+        self.cancel_timer(id, TimerKind::RestartDelay);
+        self.cancel_timer(id, TimerKind::CheckRetry);
+        let r = self.rec_mut(id);
+        r.stop_reason = reason;
+        r.waiting_deps = false;
+        r.pin_started = false;
+        r.target = State::Stopped;
+        r.auto_restart = false;
+        let was_explicit = r.explicit;
+        r.explicit = false;
+        if was_explicit {
+            r.required_by -= 1;
+        }
+        self.notify(id, ServiceEvent::FailedStart);
+        for d in self.dependents(id) {
+            if self.rec(d).state != State::Starting {
+                continue;
+            }
+            let waits_hard = self.edges_between(d, id).any(|e| {
+                matches!(
+                    e.kind,
+                    DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone
+                ) && e.holding
+            });
+            if waits_hard {
+                self.queue.push_back(Work::DepFailed(d));
+            } else {
+                self.queue.push_back(Work::CheckDeps(d));
+            }
+        }
+        if self.rec(id).procs.main_alive() {
+            // Stopping until the process is gone (start timeout, lost
+            // readiness); `stopped` completes it.
+            self.set_state(id, State::Stopping);
+            if !self.rec(id).procs.interrupted_by_us {
+                self.bring_down(id);
+            }
+        } else {
+            self.stopped(id);
+        }
+    }
+
+    /// Brings a service toward Stopped: hard dependents first.
+    pub(super) fn do_stop(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.target != State::Stopped {
+            return;
+        }
+        if r.pin_started {
+            return;
+        }
+        match r.state {
+            State::Stopped | State::Stopping => {}
+            State::Starting => {
+                let launched = r.procs.main_alive();
+                let interruptible = !launched
+                    || r.timers.is_set(TimerKind::RestartDelay)
+                    || r.spec.flags.start_interruptible;
+                if !interruptible {
+                    // It stops once it has started.
+                    return;
+                }
+                self.cancel_timer(id, TimerKind::StartTimeout);
+                self.cancel_timer(id, TimerKind::RestartDelay);
+                self.cancel_timer(id, TimerKind::CheckRetry);
+                self.notify(id, ServiceEvent::StartCancelled);
+                self.rec_mut(id).waiting_deps = false;
+                if launched {
+                    let name = self.name(id).to_string();
+                    let pid = self.rec(id).procs.main_pid.unwrap_or(-1);
+                    self.log(
+                        LogLevel::Info,
+                        id,
+                        format!("Interrupting start of service {name} with pid {pid} (with SIGINT)."),
+                    );
+                    self.rec_mut(id).procs.interrupted_by_us = true;
+                    self.signal_main(id, Signal::SIGINT);
+                    self.set_state(id, State::Stopping);
+                    if let Some(t) = self.rec(id).spec.stop_timeout {
+                        self.arm_timer(id, TimerKind::StopTimeout, t);
+                    }
+                } else {
+                    self.begin_stopping(id);
+                }
+            }
+            State::Started => self.begin_stopping(id),
+        }
+    }
+
+    /// Enters Stopping and stops hard dependents; the service's own stop
+    /// action follows once they are down.
+    pub(super) fn begin_stopping(&mut self, id: ServiceId) {
+        self.set_state(id, State::Stopping);
+        self.rec_mut(id).waiting_dependents = true;
+        self.stop_dependents(id);
+        self.queue.push_back(Work::CheckDependents(id));
+    }
+
+    /// Hard dependents of a stopping service stop too. If the service is
+    /// going down for good they stay down (reason: dependency failed);
+    /// if it is restarting they come back when it does, as their own
+    /// restart setting allows.
+    fn stop_dependents(&mut self, id: ServiceId) {
+        let for_good = self.rec(id).target == State::Stopped;
+        let user_restart = self.rec(id).user_restart;
+        for d in self.dependents(id) {
+            let dr = self.rec(d);
+            if dr.state == State::Stopped && dr.target == State::Stopped {
+                continue;
+            }
+            let hard = self.edges_between(d, id).any(|e| {
+                e.holding
+                    && (e.kind.is_hard()
+                        || (e.kind == DepKind::Milestone && dr.state == State::Starting))
+            });
+            if !hard {
+                continue;
+            }
+            let keeps_running = !for_good
+                && (user_restart || dr.spec.restart.mode == RestartMode::Always)
+                && !dr.once;
+            let dr = self.rec_mut(d);
+            if for_good {
+                dr.stop_reason = StopReason::DepFailed;
+            } else {
+                dr.stop_reason = StopReason::DepRestart;
+            }
+            if keeps_running {
+                dr.user_restart = user_restart;
+            } else {
+                dr.target = State::Stopped;
+                if dr.explicit {
+                    dr.explicit = false;
+                    dr.required_by -= 1;
+                }
+            }
+            if dr.state == State::Stopped {
+                // Waiting to restart: stays down.
+                self.queue.push_back(Work::Stop(d));
+                continue;
+            }
+            self.force_stop(d);
+        }
+    }
+
+    /// Stops a service regardless of its target (it keeps its target, so
+    /// it comes back if that says Started).
+    fn force_stop(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.pin_started {
+            return;
+        }
+        match r.state {
+            State::Started => self.begin_stopping(id),
+            State::Starting => {
+                let target = r.target;
+                self.rec_mut(id).target = State::Stopped;
+                self.do_stop(id);
+                if self.rec(id).state != State::Starting {
+                    self.rec_mut(id).target = target;
+                } else {
+                    // Not interruptible: it stops once it has started.
+                    self.rec_mut(id).target = State::Stopped;
+                }
+            }
+            State::Stopped | State::Stopping => {}
+        }
+    }
+
+    /// A stopping service: once hard dependents are down, stop itself.
+    pub(super) fn check_dependents(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        if r.state != State::Stopping || !r.waiting_dependents {
+            return;
+        }
+        for d in self.dependents(id) {
+            let dr = self.rec(d);
+            let holds_hard = self
+                .edges_between(d, id)
+                .any(|e| e.holding && (e.kind.is_hard() || e.kind == DepKind::Milestone));
+            if !holds_hard {
+                continue;
+            }
+            let down = match dr.state {
+                State::Stopped => true,
+                State::Starting => dr.waiting_deps,
+                _ => false,
+            };
+            let milestone_only = self
+                .edges_between(d, id)
+                .all(|e| !e.holding || e.kind == DepKind::Milestone);
+            if !down && !(milestone_only && dr.state == State::Started) {
+                return;
+            }
+        }
+        self.rec_mut(id).waiting_dependents = false;
+        self.bring_down(id);
+    }
+
+    /// Do what this kind does to stop.
+    pub(super) fn bring_down(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        let stop_timeout = r.spec.stop_timeout;
+        match r.spec.kind {
+            Kind::Internal | Kind::Triggered => self.stopped(id),
+            Kind::Scripted => {
+                if r.procs.main_alive() {
+                    // A start command still running (interrupted start).
+                    return;
+                }
+                if r.spec.stop.is_some() && r.stop_reason != StopReason::Failed {
+                    self.spawn(id, Role::Stop, Vec::new());
+                    self.rec_mut(id).procs.stop_running = true;
+                    if let Some(t) = stop_timeout {
+                        self.arm_timer(id, TimerKind::StopTimeout, t);
+                    }
+                } else {
+                    self.stopped(id);
+                }
+            }
+            Kind::Process | Kind::BackgroundProcess { .. } => {
+                if !r.procs.main_alive() {
+                    self.stopped(id);
+                    return;
+                }
+                if r.procs.main_launching {
+                    // Signalled once the launch is reported.
+                    return;
+                }
+                if r.spec.stop.is_some() {
+                    self.spawn(id, Role::Stop, Vec::new());
+                    self.rec_mut(id).procs.stop_running = true;
+                } else if let Some(sig) = r.spec.stop_signal {
+                    let cont = r.spec.flags.cont_after_stop_signal;
+                    self.signal_main(id, sig);
+                    if cont {
+                        self.signal_main(id, Signal::SIGCONT);
+                    }
+                }
+                if let Some(t) = stop_timeout {
+                    self.arm_timer(id, TimerKind::StopTimeout, t);
+                }
+            }
+        }
+    }
+
+    /// The service is down.
+    pub(super) fn stopped(&mut self, id: ServiceId) {
+        self.cancel_timer(id, TimerKind::StopTimeout);
+        self.cancel_timer(id, TimerKind::CheckRetry);
+        self.set_state(id, State::Stopped);
+        let r = self.rec_mut(id);
+        r.waiting_dependents = false;
+        r.paused = false;
+        let restart = r.target == State::Started && !self.shutting_down;
+        self.notify(id, ServiceEvent::Stopped);
+        if restart {
+            self.rec_mut(id).user_restart = false;
+            self.queue.push_back(Work::Start(id));
+        } else {
+            self.rec_mut(id).user_restart = false;
+            self.rec_mut(id).once = false;
+            // Soft holders let go; they take it again if it comes back.
+            for d in self.dependents(id) {
+                for i in 0..self.rec(d).deps.len() {
+                    let e = &self.rec(d).deps[i];
+                    if e.to == id && e.holding && !e.kind.is_hard() {
+                        self.rec_mut(d).deps[i].holding = false;
+                        let r = self.rec_mut(id);
+                        r.required_by = r.required_by.saturating_sub(1);
+                    }
+                }
+            }
+            // Let go of our own dependencies.
+            for i in 0..self.rec(id).deps.len() {
+                let e = &mut self.rec_mut(id).deps[i];
+                if e.holding {
+                    e.holding = false;
+                    let to = e.to;
+                    self.queue.push_back(Work::Release(to));
+                }
+            }
+            self.chain(id);
+        }
+        for d in self.dependents(id) {
+            if self.rec(d).state == State::Starting {
+                self.queue.push_back(Work::CheckDeps(d));
+            }
+        }
+        for i in 0..self.rec(id).deps.len() {
+            let to = self.rec(id).deps[i].to;
+            if self.rec(to).state == State::Stopping {
+                self.queue.push_back(Work::CheckDependents(to));
+            }
+        }
+    }
+
+    /// chain-to: after a clean exit by itself, start the next service.
+    fn chain(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        let Some(next) = r.spec.chain_to.clone() else {
+            return;
+        };
+        if self.shutting_down {
+            return;
+        }
+        let clean_exit = r.stop_reason == StopReason::Terminated
+            && r.procs.last_exit.is_some_and(|s| s.success());
+        if !(r.spec.flags.always_chain || clean_exit) {
+            return;
+        }
+        match self.lookup(&next) {
+            Some(next_id) => {
+                self.mark_active(next_id);
+            }
+            None => self.emit(super::Effect::NeedService {
+                name: next,
+                start: true,
+            }),
+        }
+    }
+
+    /// A user restart: stop (hard dependents too) and start again.
+    fn restart(&mut self, id: ServiceId) {
+        // prepared-by dependencies restart with us (which stops us first).
+        let prepared: Vec<ServiceId> = self
+            .rec(id)
+            .deps
+            .iter()
+            .filter(|e| e.kind == DepKind::PreparedBy && e.holding)
+            .map(|e| e.to)
+            .filter(|p| self.rec(*p).state == State::Started)
+            .collect();
+        self.rec_mut(id).user_restart = true;
+        self.rec_mut(id).stop_reason = StopReason::Normal;
+        for p in prepared {
+            self.rec_mut(p).user_restart = true;
+            self.begin_stopping(p);
+        }
+        if self.rec(id).state == State::Started {
+            self.begin_stopping(id);
+        }
+    }
+}
