@@ -3,12 +3,20 @@
 
 use std::ffi::OsString;
 
+pub mod errstr;
+pub mod supervise;
+mod sv;
+
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
 pub type Personality = fn(Vec<OsString>) -> i32;
 
 /// The program called `name`, if this face has one.
 pub fn personality(name: &str) -> Option<Personality> {
-    let _ = name;
-    None
+    match name {
+        // sv is an LSB init script under any other name (argv[0] decides),
+        // but only `sv` itself is claimed here.
+        "sv" => Some(sv::main),
+        _ => None,
+    }
 }
