@@ -6,6 +6,7 @@ use std::ffi::OsString;
 pub mod errstr;
 pub mod supervise;
 mod sv;
+mod chpst;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
@@ -17,6 +18,9 @@ pub fn personality(name: &str) -> Option<Personality> {
         // sv is an LSB init script under any other name (argv[0] decides),
         // but only `sv` itself is claimed here.
         "sv" => Some(sv::main),
+        "chpst" | "envdir" | "envuidgid" | "pgrphack" | "setuidgid" | "setlock" | "softlimit" => {
+            Some(chpst::main)
+        }
         _ => None,
     }
 }
