@@ -41,11 +41,11 @@ impl Engine {
         if r.state != State::Stopped || r.procs.main_alive() {
             return Err(LoadError::NotNow("service is not stopped".into()));
         }
-        let holders = r
+        let has_dependents = r
             .dependents
             .iter()
             .any(|d| self.edges_between(*d, id).any(|e| e.kind.holds()));
-        if holders {
+        if has_dependents {
             return Err(LoadError::NotNow("service has dependents".into()));
         }
         self.unlink_declared(id);
@@ -132,7 +132,9 @@ impl Engine {
         kind: DepKind,
     ) -> Result<(), LoadError> {
         if from == to {
-            return Err(LoadError::NotNow("a service cannot depend on itself".into()));
+            return Err(LoadError::NotNow(
+                "a service cannot depend on itself".into(),
+            ));
         }
         if self.edges_between(from, to).any(|e| e.kind == kind) {
             return Ok(());
@@ -217,9 +219,10 @@ impl Engine {
         let deps = &mut self.rec_mut(from).deps;
         if let Some(pos) = deps.iter().position(|e| e.to == to && e.kind == kind) {
             deps.remove(pos);
-            let dependents = &mut self.rec_mut(to).dependents;
-            if let Some(p) = dependents.iter().position(|d| *d == from) {
-                dependents.swap_remove(p);
+            let r = self.rec_mut(to);
+            if let Some(p) = r.dependents.iter().position(|d| *d == from) {
+                r.dependents.swap_remove(p);
+                r.dependents_scanned = 0;
             }
         }
     }
@@ -256,9 +259,10 @@ impl Engine {
         // Before edges on this service were declared by others: keep them.
         self.rec_mut(id).deps = declared_elsewhere;
         for e in own {
-            let dependents = &mut self.rec_mut(e.to).dependents;
-            if let Some(p) = dependents.iter().position(|d| *d == id) {
-                dependents.swap_remove(p);
+            let r = self.rec_mut(e.to);
+            if let Some(p) = r.dependents.iter().position(|d| *d == id) {
+                r.dependents.swap_remove(p);
+                r.dependents_scanned = 0;
             }
         }
         let befores: Vec<ServiceId> = self

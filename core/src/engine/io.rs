@@ -213,9 +213,13 @@ pub enum Event {
         status: ExitStatus,
     },
     /// The service reported readiness (notification fd).
-    Ready { service: ServiceId },
+    Ready {
+        service: ServiceId,
+    },
     /// The readiness channel closed before anything was written.
-    ReadinessLost { service: ServiceId },
+    ReadinessLost {
+        service: ServiceId,
+    },
     /// The pid file of a background process was read: the daemon's pid, or
     /// why it could not be had.
     PidFileRead {
@@ -244,13 +248,23 @@ pub enum Effect {
         group: bool,
     },
     /// Read the pid file of a background-process service.
-    ReadPidFile { service: ServiceId },
+    ReadPidFile {
+        service: ServiceId,
+    },
     /// Arm (or re-arm) a timer.
-    ArmTimer { timer: TimerId, at: Time },
-    CancelTimer { timer: TimerId },
+    ArmTimer {
+        timer: TimerId,
+        at: Time,
+    },
+    CancelTimer {
+        timer: TimerId,
+    },
     /// A service the engine needs is not loaded (chain-to): load it, and
     /// start it if `start`.
-    NeedService { name: String, start: bool },
+    NeedService {
+        name: String,
+        start: bool,
+    },
     /// A service changed state; listeners (mirrors, clients, gates) care.
     Notify(Notification),
     /// A message for the log, as the dinit face words it.

@@ -11,16 +11,27 @@ use crate::spec::{DepKind, ServiceSpec, SpecError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// Mark the service active and start it (and what it needs).
-    Start { pin: bool },
+    Start {
+        pin: bool,
+    },
     /// Start it only because some active dependent wants it.
-    Wake { pin: bool },
+    Wake {
+        pin: bool,
+    },
     /// Clear the active mark and stop it, its hard dependents too.
     /// `gentle`: refuse if a started hard dependent would have to stop.
-    Stop { pin: bool, gentle: bool },
+    Stop {
+        pin: bool,
+        gentle: bool,
+    },
     /// Clear the active mark; stop it if nothing else needs it.
-    Release { pin: bool },
+    Release {
+        pin: bool,
+    },
     /// Stop and start again, with hard dependents.
-    Restart { gentle: bool },
+    Restart {
+        gentle: bool,
+    },
     /// Remove start and stop pins.
     Unpin,
     /// Start the process once: do not restart it when it exits.
@@ -92,6 +103,8 @@ enum Work {
     Release(ServiceId),
     Start(ServiceId),
     Stop(ServiceId),
+    /// Stop whatever the target says (a hard dependency is going down).
+    ForceStop(ServiceId),
     /// A starting service: are its dependencies there yet?
     CheckDeps(ServiceId),
     /// A stopping service: are its hard dependents down yet?
@@ -185,9 +198,9 @@ impl Engine {
 
     /// Whether every service is stopped (nothing is running or changing).
     pub fn all_stopped(&self) -> bool {
-        self.records.iter().all(|r| {
-            r.state == State::Stopped && !r.procs.main_alive() && !r.procs.stop_running
-        })
+        self.records
+            .iter()
+            .all(|r| r.state == State::Stopped && !r.procs.main_alive() && !r.procs.stop_running)
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -300,6 +313,7 @@ impl Engine {
                 Work::Release(id) => self.release(id),
                 Work::Start(id) => self.do_start(id),
                 Work::Stop(id) => self.do_stop(id),
+                Work::ForceStop(id) => self.force_stop(id),
                 Work::CheckDeps(id) => self.check_deps(id),
                 Work::CheckDependents(id) => self.check_dependents(id),
                 Work::DepFailed(id) => self.dependency_failed(id),

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use nix::sys::signal::Signal;
 
 use super::{
-    Effect, Engine, Event, ExitStatus, LogLevel, Role, ServiceEvent, ServiceId, State,
-    StopReason, TimerId, TimerKind,
+    Effect, Engine, Event, ExitStatus, LogLevel, Role, ServiceEvent, ServiceId, State, StopReason,
+    TimerId, TimerKind,
 };
 use crate::spec::{Kind, Readiness, RestartMode};
 
@@ -83,7 +83,11 @@ impl Engine {
                     Role::Stop => {
                         // Fall back to the stop signal.
                         self.rec_mut(service).procs.stop_running = false;
-                        let sig = self.rec(service).spec.stop_signal.unwrap_or(Signal::SIGKILL);
+                        let sig = self
+                            .rec(service)
+                            .spec
+                            .stop_signal
+                            .unwrap_or(Signal::SIGKILL);
                         self.signal_main(service, sig);
                         self.stop_command_done(service);
                     }
@@ -151,15 +155,11 @@ impl Engine {
                 self.notify(id, ServiceEvent::ProcessChanged);
                 let r = self.rec(id);
                 match r.state {
-                    State::Starting => {
-                        if r.spec.kind == Kind::Process {
-                            match &r.spec.readiness {
-                                Readiness::OnExec => self.started(id),
-                                Readiness::NotifyFd(_) | Readiness::NotifyEnvVar(_) => {}
-                                Readiness::CheckCommand { .. } => self.run_check(id),
-                            }
-                        }
-                    }
+                    State::Starting if r.spec.kind == Kind::Process => match &r.spec.readiness {
+                        Readiness::OnExec => self.started(id),
+                        Readiness::NotifyFd(_) | Readiness::NotifyEnvVar(_) => {}
+                        Readiness::CheckCommand { .. } => self.run_check(id),
+                    },
                     State::Stopping if !r.waiting_dependents => {
                         // A stop came while it was being launched.
                         self.bring_down(id);
@@ -294,9 +294,8 @@ impl Engine {
                 if kind == Kind::Scripted && !r.waiting_dependents && !r.procs.stop_running {
                     // An interrupted start command finished: run the stop
                     // command if it succeeded or was killed.
-                    let ran_ok = status.is_some_and(|s| {
-                        s.success() || matches!(s, ExitStatus::Signaled(_))
-                    });
+                    let ran_ok =
+                        status.is_some_and(|s| s.success() || matches!(s, ExitStatus::Signaled(_)));
                     if ran_ok && r.spec.stop.is_some() && r.stop_reason != StopReason::Failed {
                         self.bring_down(id);
                         return;
@@ -444,7 +443,9 @@ impl Engine {
                 self.log(
                     LogLevel::Warn,
                     id,
-                    format!("Service {name} with pid {pid} exceeded allowed start time; cancelling."),
+                    format!(
+                        "Service {name} with pid {pid} exceeded allowed start time; cancelling."
+                    ),
                 );
                 self.rec_mut(id).procs.interrupted_by_us = true;
                 self.signal_main(id, Signal::SIGINT);

@@ -80,6 +80,8 @@ pub(crate) struct Record {
     pub waiting_deps: bool,
     /// Stopping, and still waiting for hard dependents to stop.
     pub waiting_dependents: bool,
+    /// How far through `dependents` the waiting check has seen all down.
+    pub dependents_scanned: usize,
     /// The next launch is an automatic restart (subject to the delay).
     pub auto_restart: bool,
     /// The current stop is a restart requested by a user.
@@ -115,6 +117,7 @@ impl Record {
             stop_reason: StopReason::Normal,
             waiting_deps: false,
             waiting_dependents: false,
+            dependents_scanned: 0,
             auto_restart: false,
             user_restart: false,
             once: false,

@@ -154,6 +154,7 @@ impl World {
 
     /// Runs scheduled happenings up to `now + d`, advancing the clock.
     pub fn advance(&mut self, d: Duration) {
+        self.execute();
         let until = self.now + d;
         while let Some((&(at, seq), _)) = self.schedule.iter().next() {
             if at > until {
@@ -169,6 +170,7 @@ impl World {
     /// Runs everything scheduled until nothing is left (bounded by `limit`
     /// of simulated time). Returns whether it settled.
     pub fn settle(&mut self, limit: Duration) -> bool {
+        self.execute();
         let until = self.now + limit;
         while let Some((&(at, _), _)) = self.schedule.iter().next() {
             if at > until {
@@ -327,7 +329,8 @@ impl World {
                     self.schedule.remove(&old);
                 }
                 self.seq += 1;
-                self.schedule.insert((at, self.seq), Scheduled::Timer(timer));
+                self.schedule
+                    .insert((at, self.seq), Scheduled::Timer(timer));
                 self.timers.insert(timer, (at, self.seq));
             }
             Effect::CancelTimer { timer } => {

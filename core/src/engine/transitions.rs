@@ -308,9 +308,7 @@ impl Engine {
             let dep = self.rec(e.to);
             let wait = match e.kind {
                 DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone => {
-                    if dep.state == State::Stopped
-                        && (dep.pin_stopped || !dep.loaded)
-                        && e.holding
+                    if dep.state == State::Stopped && (dep.pin_stopped || !dep.loaded) && e.holding
                     {
                         // It will never start: fail now.
                         self.queue.push_back(Work::DepFailed(id));
@@ -318,10 +316,12 @@ impl Engine {
                     }
                     dep.state != State::Started
                 }
-                DepKind::WaitsFor => dep.state == State::Starting || {
-                    // Acquired but not begun yet (still queued).
-                    dep.state == State::Stopped && dep.target == State::Started && dep.loaded
-                },
+                DepKind::WaitsFor => {
+                    dep.state == State::Starting || {
+                        // Acquired but not begun yet (still queued).
+                        dep.state == State::Stopped && dep.target == State::Started && dep.loaded
+                    }
+                }
                 DepKind::After | DepKind::Before => dep.state == State::Starting,
                 DepKind::Soft => false,
             };
@@ -383,11 +383,9 @@ impl Engine {
             let active = matches!(self.rec(d).state, State::Started | State::Starting);
             for i in 0..self.rec(d).deps.len() {
                 let e = &self.rec(d).deps[i];
-                if e.to == id {
-                    if active && !e.holding && e.kind.holds() && !e.kind.is_hard() {
-                        self.rec_mut(d).deps[i].holding = true;
-                        self.rec_mut(id).required_by += 1;
-                    }
+                if e.to == id && active && !e.holding && e.kind.holds() && !e.kind.is_hard() {
+                    self.rec_mut(d).deps[i].holding = true;
+                    self.rec_mut(id).required_by += 1;
                 }
             }
             if self.rec(d).state == State::Starting {
@@ -475,7 +473,9 @@ impl Engine {
                     self.log(
                         LogLevel::Info,
                         id,
-                        format!("Interrupting start of service {name} with pid {pid} (with SIGINT)."),
+                        format!(
+                            "Interrupting start of service {name} with pid {pid} (with SIGINT)."
+                        ),
                     );
                     self.rec_mut(id).procs.interrupted_by_us = true;
                     self.signal_main(id, Signal::SIGINT);
@@ -495,7 +495,9 @@ impl Engine {
     /// action follows once they are down.
     pub(super) fn begin_stopping(&mut self, id: ServiceId) {
         self.set_state(id, State::Stopping);
-        self.rec_mut(id).waiting_dependents = true;
+        let r = self.rec_mut(id);
+        r.waiting_dependents = true;
+        r.dependents_scanned = 0;
         self.stop_dependents(id);
         self.queue.push_back(Work::CheckDependents(id));
     }
@@ -543,13 +545,13 @@ impl Engine {
                 self.queue.push_back(Work::Stop(d));
                 continue;
             }
-            self.force_stop(d);
+            self.queue.push_back(Work::ForceStop(d));
         }
     }
 
     /// Stops a service regardless of its target (it keeps its target, so
     /// it comes back if that says Started).
-    fn force_stop(&mut self, id: ServiceId) {
+    pub(super) fn force_stop(&mut self, id: ServiceId) {
         let r = self.rec(id);
         if r.pin_started {
             return;
@@ -577,28 +579,41 @@ impl Engine {
         if r.state != State::Stopping || !r.waiting_dependents {
             return;
         }
-        for d in self.dependents(id) {
-            let dr = self.rec(d);
-            let holds_hard = self
-                .edges_between(d, id)
-                .any(|e| e.holding && (e.kind.is_hard() || e.kind == DepKind::Milestone));
-            if !holds_hard {
-                continue;
-            }
-            let down = match dr.state {
-                State::Stopped => true,
-                State::Starting => dr.waiting_deps,
-                _ => false,
-            };
-            let milestone_only = self
-                .edges_between(d, id)
-                .all(|e| !e.holding || e.kind == DepKind::Milestone);
-            if !down && !(milestone_only && dr.state == State::Started) {
+        // Dependents before the cursor were seen down; while this service
+        // is stopping none of them can come up again, so the scan resumes
+        // where it stopped instead of starting over (a hub with thousands
+        // of dependents would otherwise be rescanned once per dependent).
+        let mut i = r.dependents_scanned;
+        while let Some(&d) = self.rec(id).dependents.get(i) {
+            if !self.dependent_is_down(d, id) {
+                self.rec_mut(id).dependents_scanned = i;
                 return;
             }
+            i += 1;
         }
         self.rec_mut(id).waiting_dependents = false;
         self.bring_down(id);
+    }
+
+    /// Whether dependent `d` no longer keeps `id` from stopping.
+    fn dependent_is_down(&self, d: ServiceId, id: ServiceId) -> bool {
+        let dr = self.rec(d);
+        let mut holds_hard = false;
+        let mut milestone_only = true;
+        for e in self.edges_between(d, id).filter(|e| e.holding) {
+            holds_hard |= e.kind.is_hard() || e.kind == DepKind::Milestone;
+            milestone_only &= e.kind == DepKind::Milestone;
+        }
+        if !holds_hard {
+            return true;
+        }
+        match dr.state {
+            State::Stopped => true,
+            State::Starting => dr.waiting_deps,
+            // A started milestone dependent does not wait for us.
+            State::Started => milestone_only,
+            State::Stopping => false,
+        }
     }
 
     /// Do what this kind does to stop.

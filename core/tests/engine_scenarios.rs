@@ -1,0 +1,989 @@
+//! One scenario per rule of the engine, run in the simulated world.
+
+use std::time::Duration;
+
+use braid_core::engine::sim::{Behaviour, World};
+use braid_core::engine::{
+    Command, CommandError, CommandOutcome, ExitStatus, LoadError, Role, ServiceEvent, State,
+    StopReason,
+};
+use braid_core::spec::{CommandLine, DepKind, Kind, Readiness, RestartMode, ServiceSpec};
+use nix::sys::signal::Signal;
+
+const START: Command = Command::Start { pin: false };
+const STOP: Command = Command::Stop {
+    pin: false,
+    gentle: false,
+};
+
+fn proc(name: &str) -> ServiceSpec {
+    ServiceSpec::process(name, ["sleep", "1000"])
+}
+
+fn internal(name: &str) -> ServiceSpec {
+    ServiceSpec::new(name, Kind::Internal)
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// Names in the order they reached `event`.
+fn order(w: &World, event: ServiceEvent) -> Vec<String> {
+    w.seen
+        .iter()
+        .filter(|s| s.event == event)
+        .map(|s| s.service.clone())
+        .collect()
+}
+
+fn chain_world() -> World {
+    let mut w = World::new();
+    w.load(proc("a"));
+    w.load(proc("b").depends(DepKind::Hard, "a"));
+    w.load(proc("c").depends(DepKind::Hard, "b"));
+    w
+}
+
+#[test]
+fn hard_dependencies_start_first_and_stop_last() {
+    let mut w = chain_world();
+    assert_eq!(w.cmd("c", START), Ok(CommandOutcome::Accepted));
+    assert_eq!(order(&w, ServiceEvent::Started), ["a", "b", "c"]);
+    w.cmd("c", STOP).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(order(&w, ServiceEvent::Stopped), ["c", "b", "a"]);
+    assert_eq!(w.running_count(), 0);
+}
+
+#[test]
+fn explicitly_started_dependency_stays_when_dependent_stops() {
+    let mut w = chain_world();
+    w.cmd("b", START).unwrap();
+    w.cmd("c", START).unwrap();
+    w.cmd("c", STOP).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(w.state("c"), State::Stopped);
+    assert_eq!(w.state("b"), State::Started);
+    assert_eq!(w.state("a"), State::Started);
+    assert!(w.engine.status(w.id("b")).explicit);
+    assert!(!w.engine.status(w.id("a")).explicit);
+}
+
+#[test]
+fn release_stops_only_when_nothing_else_needs_it() {
+    let mut w = chain_world();
+    w.cmd("b", START).unwrap();
+    w.cmd("c", START).unwrap();
+    w.cmd("b", Command::Release { pin: false }).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(w.state("b"), State::Started, "c still needs b");
+    w.cmd("c", Command::Release { pin: false }).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(w.state("b"), State::Stopped);
+    assert_eq!(w.state("a"), State::Stopped);
+}
+
+#[test]
+fn stopping_a_dependency_stops_its_hard_dependents_for_good() {
+    let mut w = chain_world();
+    w.cmd("c", START).unwrap();
+    w.cmd("a", STOP).unwrap();
+    w.settle(secs(60.0));
+    for n in ["a", "b", "c"] {
+        assert_eq!(w.state(n), State::Stopped, "{n}");
+    }
+    assert_eq!(
+        w.engine.status(w.id("c")).stop_reason,
+        StopReason::DepFailed
+    );
+    assert_eq!(order(&w, ServiceEvent::Stopped), ["c", "b", "a"]);
+}
+
+#[test]
+fn gentle_stop_is_refused_while_dependents_hold_the_service() {
+    let mut w = chain_world();
+    w.cmd("c", START).unwrap();
+    let b = w.id("b");
+    let r = w.cmd(
+        "a",
+        Command::Stop {
+            pin: false,
+            gentle: true,
+        },
+    );
+    assert_eq!(r, Err(CommandError::HasDependents(vec![b])));
+    assert_eq!(w.state("a"), State::Started);
+}
+
+#[test]
+fn hard_dependency_failure_fails_its_dependents() {
+    let mut w = chain_world();
+    w.behave(
+        "a",
+        Behaviour {
+            exec_fails: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("c", START).unwrap();
+    assert_eq!(
+        w.events_of("a"),
+        [ServiceEvent::FailedStart, ServiceEvent::Stopped]
+    );
+    assert_eq!(
+        w.engine.status(w.id("a")).stop_reason,
+        StopReason::ExecFailed
+    );
+    for n in ["b", "c"] {
+        assert_eq!(w.state(n), State::Stopped);
+        assert_eq!(w.engine.status(w.id(n)).stop_reason, StopReason::DepFailed);
+        assert!(w.events_of(n).contains(&ServiceEvent::FailedStart));
+    }
+    assert!(w
+        .logs()
+        .iter()
+        .any(|l| l.starts_with("a: execution failed - executing command")));
+    assert_eq!(w.running_count(), 0);
+}
+
+#[test]
+fn waits_for_dependency_failure_is_ignored() {
+    let mut w = World::new();
+    w.load(proc("dep"));
+    w.load(proc("top").depends(DepKind::WaitsFor, "dep"));
+    w.behave(
+        "dep",
+        Behaviour {
+            exec_fails: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Started);
+    assert_eq!(w.state("dep"), State::Stopped);
+}
+
+#[test]
+fn waits_for_waits_until_the_dependency_is_ready() {
+    let mut w = World::new();
+    let mut dep = proc("dep");
+    dep.readiness = Readiness::NotifyFd(3);
+    w.load(dep);
+    w.load(proc("top").depends(DepKind::WaitsFor, "dep"));
+    w.behave(
+        "dep",
+        Behaviour {
+            ready_after: Some(secs(2.0)),
+            ..Default::default()
+        },
+    );
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Starting);
+    w.advance(secs(2.0));
+    assert_eq!(order(&w, ServiceEvent::Started), ["dep", "top"]);
+}
+
+#[test]
+fn soft_dependency_is_started_but_not_waited_for() {
+    let mut w = World::new();
+    let mut dep = proc("dep");
+    dep.readiness = Readiness::NotifyFd(3);
+    w.load(dep);
+    w.load(proc("top").depends(DepKind::Soft, "dep"));
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Started);
+    assert_eq!(w.state("dep"), State::Starting);
+}
+
+#[test]
+fn milestone_is_hard_only_until_it_has_started() {
+    let mut w = World::new();
+    w.load(proc("ms"));
+    w.load(proc("top").depends(DepKind::Milestone, "ms"));
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Started);
+    w.cmd("ms", STOP).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(w.state("ms"), State::Stopped);
+    assert_eq!(
+        w.state("top"),
+        State::Started,
+        "a started milestone no longer matters"
+    );
+
+    let mut w = World::new();
+    w.load(proc("ms"));
+    w.load(proc("top").depends(DepKind::Milestone, "ms"));
+    w.behave(
+        "ms",
+        Behaviour {
+            exec_fails: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Stopped);
+    assert_eq!(
+        w.engine.status(w.id("top")).stop_reason,
+        StopReason::DepFailed
+    );
+}
+
+#[test]
+fn after_orders_without_starting() {
+    let mut w = World::new();
+    let mut slow = proc("slow");
+    slow.readiness = Readiness::NotifyFd(3);
+    w.load(slow);
+    w.load(proc("late").depends(DepKind::After, "slow"));
+    w.behave(
+        "slow",
+        Behaviour {
+            ready_after: Some(secs(1.0)),
+            ..Default::default()
+        },
+    );
+    // Alone, `late` does not start `slow`.
+    w.cmd("late", START).unwrap();
+    assert_eq!(w.state("late"), State::Started);
+    assert_eq!(w.state("slow"), State::Stopped);
+    w.cmd("late", STOP).unwrap();
+    w.settle(secs(10.0));
+    // Both starting: `late` waits for `slow`.
+    w.seen.clear();
+    w.cmd("slow", START).unwrap();
+    w.cmd("late", START).unwrap();
+    assert_eq!(w.state("late"), State::Starting);
+    w.advance(secs(1.0));
+    assert_eq!(order(&w, ServiceEvent::Started), ["slow", "late"]);
+}
+
+#[test]
+fn before_is_after_seen_from_the_other_side() {
+    let mut w = World::new();
+    let mut first = proc("first").depends(DepKind::Before, "second");
+    first.readiness = Readiness::NotifyFd(3);
+    w.load(first);
+    w.load(proc("second"));
+    w.behave(
+        "first",
+        Behaviour {
+            ready_after: Some(secs(1.0)),
+            ..Default::default()
+        },
+    );
+    w.cmd("first", START).unwrap();
+    w.cmd("second", START).unwrap();
+    assert_eq!(w.state("second"), State::Starting);
+    w.advance(secs(1.0));
+    assert_eq!(order(&w, ServiceEvent::Started), ["first", "second"]);
+}
+
+#[test]
+fn cycles_are_refused_with_their_path() {
+    let mut w = World::new();
+    w.load(internal("a").depends(DepKind::Hard, "b"));
+    w.load(internal("b").depends(DepKind::WaitsFor, "c"));
+    let err = w
+        .engine
+        .load(internal("c").depends(DepKind::Hard, "a"))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LoadError::Cycle(vec!["c".into(), "a".into(), "b".into(), "c".into()])
+    );
+    assert!(
+        w.engine.lookup("c").is_none(),
+        "the service that closed the cycle is not loaded"
+    );
+    // Through ordering links too.
+    let err = w
+        .engine
+        .load(internal("c").depends(DepKind::After, "a"))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LoadError::Cycle(vec!["c".into(), "a".into(), "b".into(), "c".into()])
+    );
+    let err = w
+        .engine
+        .load(
+            internal("d")
+                .depends(DepKind::Hard, "a")
+                .depends(DepKind::Before, "a"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LoadError::Cycle(vec!["d".into(), "a".into(), "d".into()])
+    );
+}
+
+#[test]
+fn chain_to_starts_the_next_service_after_a_clean_exit() {
+    let mut w = World::new();
+    let mut first = proc("first");
+    first.chain_to = Some("second".into());
+    first.restart.mode = RestartMode::Never;
+    w.load(first);
+    w.load(proc("second"));
+    w.behave(
+        "first",
+        Behaviour {
+            exits_after: Some((secs(1.0), ExitStatus::Exited(0))),
+            ..Default::default()
+        },
+    );
+    w.cmd("first", START).unwrap();
+    w.advance(secs(1.0));
+    assert_eq!(w.state("first"), State::Stopped);
+    assert_eq!(w.state("second"), State::Started);
+}
+
+#[test]
+fn chain_to_does_not_follow_a_failure() {
+    let mut w = World::new();
+    let mut first = proc("first");
+    first.chain_to = Some("second".into());
+    first.restart.mode = RestartMode::Never;
+    w.load(first);
+    w.load(proc("second"));
+    w.behave(
+        "first",
+        Behaviour {
+            exits_after: Some((secs(1.0), ExitStatus::Exited(3))),
+            ..Default::default()
+        },
+    );
+    w.cmd("first", START).unwrap();
+    w.advance(secs(1.0));
+    assert_eq!(w.state("second"), State::Stopped);
+    assert!(w
+        .logs()
+        .contains(&"Service first process terminated with exit code 3".to_string()));
+}
+
+#[test]
+fn pins() {
+    let mut w = chain_world();
+    w.cmd("c", Command::Start { pin: true }).unwrap();
+    assert_eq!(w.cmd("c", STOP), Err(CommandError::PinnedStarted));
+    // Releasing a pinned-started service leaves it running.
+    w.cmd("c", Command::Release { pin: false }).unwrap();
+    assert_eq!(w.state("c"), State::Started);
+    w.cmd("c", Command::Unpin).unwrap();
+    w.settle(secs(60.0));
+    assert_eq!(
+        w.state("c"),
+        State::Stopped,
+        "unpinned and unrequired: stops"
+    );
+
+    let mut w = chain_world();
+    w.cmd(
+        "a",
+        Command::Stop {
+            pin: true,
+            gentle: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.cmd("a", START), Err(CommandError::PinnedStopped));
+    w.cmd("c", START).unwrap();
+    assert_eq!(
+        w.state("c"),
+        State::Stopped,
+        "a dependency pinned stopped fails the start"
+    );
+    assert_eq!(
+        w.engine.status(w.id("c")).stop_reason,
+        StopReason::DepFailed
+    );
+    w.cmd("a", Command::Unpin).unwrap();
+    w.cmd("c", START).unwrap();
+    assert_eq!(w.state("c"), State::Started);
+}
+
+#[test]
+fn start_failure_removes_a_start_pin() {
+    let mut w = World::new();
+    w.load(proc("x"));
+    w.behave(
+        "x",
+        Behaviour {
+            exec_fails: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("x", Command::Start { pin: true }).unwrap();
+    assert!(!w.engine.status(w.id("x")).pinned_started);
+}
+
+#[test]
+fn restart_after_termination_waits_the_delay() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.restart.delay = secs(0.5);
+    s.restart.limit_count = 0;
+    w.load(s);
+    w.cmd("s", START).unwrap();
+    let first = w.pid("s").unwrap();
+    w.advance(secs(0.1));
+    w.exit("s", ExitStatus::Exited(1));
+    assert_eq!(
+        w.state("s"),
+        State::Starting,
+        "waiting for the restart delay"
+    );
+    assert_eq!(w.pid("s"), None);
+    w.advance(secs(0.39));
+    assert_eq!(w.pid("s"), None);
+    w.advance(secs(0.02));
+    assert_eq!(w.state("s"), State::Started);
+    assert_ne!(w.pid("s"), Some(first));
+    assert_eq!(w.engine.status(w.id("s")).restarts, 1);
+}
+
+#[test]
+fn restart_limit_stops_a_crash_loop() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.restart.delay = secs(0.2);
+    w.load(s); // default limit: 3 in 10 s
+    w.behave(
+        "s",
+        Behaviour {
+            exits_after: Some((secs(0.1), ExitStatus::Exited(1))),
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    assert!(w.settle(secs(30.0)));
+    assert_eq!(w.state("s"), State::Stopped);
+    assert_eq!(w.engine.status(w.id("s")).restarts, 3);
+    assert!(w
+        .logs()
+        .contains(&"Service s restarting too quickly; stopping.".to_string()));
+}
+
+#[test]
+fn restart_on_failure_ignores_clean_exits_and_term() {
+    for (status, restarts) in [
+        (ExitStatus::Exited(0), false),
+        (ExitStatus::Signaled(Signal::SIGTERM), false),
+        (ExitStatus::Exited(2), true),
+        (ExitStatus::Signaled(Signal::SIGSEGV), true),
+    ] {
+        let mut w = World::new();
+        let mut s = proc("s");
+        s.restart.mode = RestartMode::OnFailure;
+        w.load(s);
+        w.cmd("s", START).unwrap();
+        w.exit("s", status);
+        w.settle(secs(5.0));
+        let up = w.state("s") == State::Started;
+        assert_eq!(up, restarts, "{status:?}");
+    }
+}
+
+#[test]
+fn terminated_dependency_restarts_its_dependents_by_their_own_policy() {
+    let mut w = World::new();
+    w.load(proc("db"));
+    w.load(proc("app").depends(DepKind::Hard, "db"));
+    let mut once = proc("job").depends(DepKind::Hard, "db");
+    once.restart.mode = RestartMode::Never;
+    w.load(once);
+    w.cmd("app", START).unwrap();
+    w.cmd("job", START).unwrap();
+    let app_pid = w.pid("app");
+    w.exit("db", ExitStatus::Exited(1));
+    w.settle(secs(5.0));
+    assert_eq!(w.state("db"), State::Started);
+    assert_eq!(w.state("app"), State::Started);
+    assert_ne!(w.pid("app"), app_pid, "app was restarted");
+    assert_eq!(
+        w.events_of("app"),
+        [
+            ServiceEvent::Started,
+            ServiceEvent::Stopped,
+            ServiceEvent::Started
+        ]
+    );
+    assert_eq!(w.state("job"), State::Stopped, "restart = no: stays down");
+    assert_eq!(
+        w.engine.status(w.id("job")).stop_reason,
+        StopReason::DepRestart
+    );
+}
+
+#[test]
+fn user_restart_restarts_hard_dependents() {
+    let mut w = chain_world();
+    w.cmd("c", START).unwrap();
+    let c_pid = w.pid("c");
+    w.cmd("b", Command::Restart { gentle: false }).unwrap();
+    w.settle(secs(5.0));
+    assert_eq!(w.state("b"), State::Started);
+    assert_eq!(w.state("c"), State::Started);
+    assert_ne!(w.pid("c"), c_pid);
+    assert_eq!(w.state("a"), State::Started);
+    let b = w.id("b");
+    assert_eq!(
+        w.cmd("a", Command::Restart { gentle: true }),
+        Err(CommandError::HasDependents(vec![b]))
+    );
+}
+
+#[test]
+fn prepared_by_dependency_restarts_with_its_dependent() {
+    let mut w = World::new();
+    w.load(proc("prep"));
+    w.load(proc("svc").depends(DepKind::PreparedBy, "prep"));
+    w.cmd("svc", START).unwrap();
+    let prep_pid = w.pid("prep");
+    w.cmd("svc", Command::Restart { gentle: false }).unwrap();
+    w.settle(secs(5.0));
+    assert_eq!(w.state("svc"), State::Started);
+    assert_ne!(w.pid("prep"), prep_pid);
+}
+
+#[test]
+fn smooth_recovery_relaunches_without_touching_dependents() {
+    let mut w = World::new();
+    let mut db = proc("db");
+    db.restart.smooth_recovery = true;
+    w.load(db);
+    w.load(proc("app").depends(DepKind::Hard, "db"));
+    w.cmd("app", START).unwrap();
+    let app_pid = w.pid("app");
+    w.advance(secs(1.0));
+    w.exit("db", ExitStatus::Signaled(Signal::SIGKILL));
+    w.settle(secs(5.0));
+    assert_eq!(w.state("db"), State::Started);
+    assert!(w.pid("db").is_some());
+    assert_eq!(w.pid("app"), app_pid, "dependent untouched");
+    assert_eq!(w.events_of("db"), [ServiceEvent::Started]);
+}
+
+#[test]
+fn stop_timeout_ends_in_sigkill() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.stop_timeout = Some(secs(2.0));
+    w.load(s);
+    w.behave(
+        "s",
+        Behaviour {
+            ignores_term: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    w.cmd("s", STOP).unwrap();
+    w.advance(secs(1.9));
+    assert_eq!(w.state("s"), State::Stopping);
+    w.advance(secs(0.2));
+    assert_eq!(w.state("s"), State::Stopped);
+    assert_eq!(w.signals_to("s"), [Signal::SIGTERM, Signal::SIGKILL]);
+    assert!(w
+        .logs()
+        .iter()
+        .any(|l| l.contains("exceeded allowed stop time; killing.")));
+}
+
+#[test]
+fn no_stop_timeout_waits_forever() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.stop_timeout = None;
+    w.load(s);
+    w.behave(
+        "s",
+        Behaviour {
+            ignores_term: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    w.cmd("s", STOP).unwrap();
+    w.advance(secs(3600.0));
+    assert_eq!(w.state("s"), State::Stopping);
+    assert_eq!(w.signals_to("s"), [Signal::SIGTERM]);
+}
+
+#[test]
+fn start_timeout_cancels_a_start_that_never_becomes_ready() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.readiness = Readiness::NotifyFd(3);
+    s.start_timeout = Some(secs(5.0));
+    w.load(s);
+    w.load(proc("top").depends(DepKind::Hard, "s"));
+    w.cmd("top", START).unwrap();
+    w.advance(secs(5.1));
+    assert_eq!(w.state("s"), State::Stopped);
+    assert_eq!(w.engine.status(w.id("s")).stop_reason, StopReason::TimedOut);
+    assert_eq!(w.signals_to("s"), [Signal::SIGINT]);
+    assert_eq!(w.state("top"), State::Stopped);
+    assert_eq!(
+        w.engine.status(w.id("top")).stop_reason,
+        StopReason::DepFailed
+    );
+}
+
+#[test]
+fn readiness_notification_holds_the_start() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.readiness = Readiness::NotifyFd(3);
+    w.load(s);
+    w.cmd("s", START).unwrap();
+    assert_eq!(w.state("s"), State::Starting);
+    w.ready("s");
+    assert_eq!(w.state("s"), State::Started);
+}
+
+#[test]
+fn exit_before_ready_is_a_failed_start() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.readiness = Readiness::NotifyFd(3);
+    w.load(s);
+    w.cmd("s", START).unwrap();
+    w.exit("s", ExitStatus::Exited(1));
+    assert_eq!(w.state("s"), State::Stopped);
+    assert_eq!(w.engine.status(w.id("s")).stop_reason, StopReason::Failed);
+}
+
+#[test]
+fn check_command_readiness_retries_until_it_succeeds() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.readiness = Readiness::CheckCommand {
+        command: CommandLine::new(["./check"]),
+        interval: secs(0.1),
+    };
+    w.load(s);
+    w.role_exits("s", Role::Check, ExitStatus::Exited(1));
+    w.cmd("s", START).unwrap();
+    w.advance(secs(0.35));
+    assert_eq!(w.state("s"), State::Starting);
+    w.role_exits("s", Role::Check, ExitStatus::Exited(0));
+    w.advance(secs(0.1));
+    assert_eq!(w.state("s"), State::Started);
+}
+
+#[test]
+fn scripted_services_run_start_and_stop_commands() {
+    let mut w = World::new();
+    let mut s = ServiceSpec::new("mount", Kind::Scripted);
+    s.start = CommandLine::new(["mount", "-a"]);
+    s.stop = Some(CommandLine::new(["umount", "-a"]));
+    w.load(s);
+    w.cmd("mount", START).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("mount"), State::Started);
+    w.cmd("mount", STOP).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("mount"), State::Stopped);
+    let roles: Vec<Role> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            braid_core::engine::Effect::Spawn { role, .. } => Some(*role),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(roles, [Role::Main, Role::Stop]);
+
+    let mut w = World::new();
+    let mut s = ServiceSpec::new("bad", Kind::Scripted);
+    s.start = CommandLine::new(["false"]);
+    w.load(s);
+    w.behave(
+        "bad",
+        Behaviour {
+            exits_after: Some((Duration::ZERO, ExitStatus::Exited(1))),
+            ..Default::default()
+        },
+    );
+    w.cmd("bad", START).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("bad"), State::Stopped);
+    assert!(w
+        .logs()
+        .contains(&"Service bad command failed with exit code 1".to_string()));
+}
+
+#[test]
+fn triggered_services_wait_for_the_trigger() {
+    let mut w = World::new();
+    w.load(ServiceSpec::new("t", Kind::Triggered));
+    w.cmd("t", START).unwrap();
+    assert_eq!(w.state("t"), State::Starting);
+    w.cmd("t", Command::Trigger(true)).unwrap();
+    assert_eq!(w.state("t"), State::Started);
+    w.cmd("t", Command::Trigger(false)).unwrap();
+    assert_eq!(w.state("t"), State::Started, "clearing does not stop it");
+    w.cmd("t", STOP).unwrap();
+    w.cmd("t", START).unwrap();
+    assert_eq!(w.state("t"), State::Starting, "trigger was cleared");
+}
+
+#[test]
+fn once_runs_the_process_without_restarting_it() {
+    let mut w = World::new();
+    w.load(proc("s"));
+    w.cmd("s", Command::Once).unwrap();
+    assert_eq!(w.state("s"), State::Started);
+    assert!(w.engine.status(w.id("s")).once);
+    w.exit("s", ExitStatus::Exited(0));
+    w.settle(secs(5.0));
+    assert_eq!(w.state("s"), State::Stopped);
+    assert_eq!(w.engine.status(w.id("s")).restarts, 0);
+}
+
+#[test]
+fn pause_continue_and_any_signal_go_to_the_process() {
+    let mut w = World::new();
+    w.load(proc("s"));
+    assert_eq!(w.cmd("s", Command::Pause), Err(CommandError::NoProcess));
+    w.cmd("s", START).unwrap();
+    w.cmd("s", Command::Pause).unwrap();
+    assert!(w.engine.status(w.id("s")).paused);
+    w.cmd("s", Command::Continue).unwrap();
+    w.cmd("s", Command::Signal(Signal::SIGHUP)).unwrap();
+    assert_eq!(
+        w.signals_to("s"),
+        [Signal::SIGSTOP, Signal::SIGCONT, Signal::SIGHUP]
+    );
+    assert!(!w.engine.status(w.id("s")).paused);
+    assert_eq!(w.state("s"), State::Started);
+}
+
+#[test]
+fn finish_runs_with_exit_code_and_signal_before_the_restart() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.finish = Some(CommandLine::new(["./finish"]));
+    s.restart.delay = secs(1.0);
+    s.restart.limit_count = 0;
+    w.load(s);
+    w.cmd("s", START).unwrap();
+    w.exit("s", ExitStatus::Signaled(Signal::SIGTERM));
+    w.exit("s", ExitStatus::Exited(7));
+    let finish_args: Vec<Vec<String>> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            braid_core::engine::Effect::Spawn {
+                role: Role::Finish,
+                extra_args,
+                ..
+            } => Some(
+                extra_args
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finish_args, [vec!["-1".to_string(), "15".to_string()]]);
+    w.advance(secs(1.0));
+    w.exit("s", ExitStatus::Exited(7));
+    w.settle(secs(0.5));
+    let last: Vec<String> = match w.effects.iter().rev().find_map(|e| match e {
+        braid_core::engine::Effect::Spawn {
+            role: Role::Finish,
+            extra_args,
+            ..
+        } => Some(extra_args.clone()),
+        _ => None,
+    }) {
+        Some(args) => args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        None => Vec::new(),
+    };
+    assert_eq!(last, ["7", "0"]);
+}
+
+#[test]
+fn one_second_minimum_between_restarts() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.restart.delay = secs(1.0);
+    s.restart.limit_count = 0;
+    w.load(s);
+    w.behave(
+        "s",
+        Behaviour {
+            exits_after: Some((Duration::ZERO, ExitStatus::Exited(1))),
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    w.advance(secs(10.5));
+    let launches = w
+        .effects
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                braid_core::engine::Effect::Spawn {
+                    role: Role::Main,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(launches, 11, "one launch at 0 s and one per second after");
+}
+
+#[test]
+fn stop_then_start_during_stopping_comes_back() {
+    let mut w = World::new();
+    w.load(proc("s"));
+    w.behave(
+        "s",
+        Behaviour {
+            stop_delay: Some(secs(1.0)),
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    w.cmd("s", STOP).unwrap();
+    assert_eq!(w.state("s"), State::Stopping);
+    w.cmd("s", START).unwrap();
+    w.settle(secs(5.0));
+    assert_eq!(w.state("s"), State::Started);
+    assert_eq!(w.double_spawns, 0);
+}
+
+#[test]
+fn wake_starts_a_service_for_its_active_dependents_only() {
+    let mut w = World::new();
+    w.load(proc("dep"));
+    w.load(proc("top").depends(DepKind::WaitsFor, "dep"));
+    assert_eq!(
+        w.cmd("dep", Command::Wake { pin: false }),
+        Err(CommandError::NotApplicable)
+    );
+    w.cmd("top", START).unwrap();
+    w.cmd("dep", STOP).unwrap();
+    w.settle(secs(5.0));
+    assert_eq!(w.state("dep"), State::Stopped);
+    w.cmd("dep", Command::Wake { pin: false }).unwrap();
+    assert_eq!(w.state("dep"), State::Started);
+    assert!(!w.engine.status(w.id("dep")).explicit);
+}
+
+#[test]
+fn add_and_remove_dependency_at_run_time() {
+    let mut w = World::new();
+    w.load(proc("a"));
+    w.load(proc("b"));
+    w.cmd("a", START).unwrap();
+    let (a, b) = (w.id("a"), w.id("b"));
+    w.engine.add_dependency(a, b, DepKind::WaitsFor).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(
+        w.state("b"),
+        State::Started,
+        "a running dependent acquires the new dependency"
+    );
+    assert!(matches!(
+        w.engine.add_dependency(b, a, DepKind::Hard),
+        Err(LoadError::NotNow(_)) | Err(LoadError::Cycle(_))
+    ));
+    assert!(w.engine.remove_dependency(a, b, DepKind::WaitsFor));
+    w.settle(secs(5.0));
+    assert_eq!(w.state("b"), State::Stopped, "released when the link went");
+    assert!(!w.engine.remove_dependency(a, b, DepKind::WaitsFor));
+}
+
+#[test]
+fn load_unload_reload() {
+    let mut w = World::new();
+    w.load(proc("a"));
+    w.load(proc("b").depends(DepKind::Hard, "a"));
+    let (a, b) = (w.id("a"), w.id("b"));
+    assert!(
+        matches!(w.engine.unload(a), Err(LoadError::NotNow(_))),
+        "b depends on a"
+    );
+    w.engine.unload(b).unwrap();
+    w.engine.unload(a).unwrap();
+    assert!(w.engine.lookup("a").is_none());
+    let a = w.engine.load(proc("a")).unwrap();
+    w.load(proc("b").depends(DepKind::Hard, "a"));
+    w.cmd("b", START).unwrap();
+    assert!(matches!(w.engine.unload(a), Err(LoadError::NotNow(_))));
+    // Reload a started service: may not change its kind.
+    let err = w.engine.reload(a, internal("a")).unwrap_err();
+    assert_eq!(
+        err,
+        LoadError::NotNow("cannot change type of non-stopped service.".into())
+    );
+    let mut newer = proc("a");
+    newer.stop_timeout = Some(secs(3.0));
+    w.engine.reload(a, newer).unwrap();
+    assert_eq!(w.engine.spec(a).stop_timeout, Some(secs(3.0)));
+    assert_eq!(w.state("a"), State::Started);
+}
+
+#[test]
+fn dependency_on_a_service_never_loaded_fails_the_start() {
+    let mut w = World::new();
+    w.load(proc("top").depends(DepKind::Hard, "ghost"));
+    w.cmd("top", START).unwrap();
+    assert_eq!(w.state("top"), State::Stopped);
+    assert_eq!(
+        w.engine.status(w.id("top")).stop_reason,
+        StopReason::DepFailed
+    );
+    assert!(
+        w.engine.lookup("ghost").is_none(),
+        "placeholders are not listed"
+    );
+}
+
+#[test]
+fn stop_all_stops_everything_and_refuses_new_starts() {
+    let mut w = chain_world();
+    w.load(proc("other"));
+    w.cmd("c", Command::Start { pin: true }).unwrap();
+    w.cmd("other", START).unwrap();
+    w.stop_all();
+    w.settle(secs(60.0));
+    assert!(w.engine.all_stopped());
+    assert_eq!(w.running_count(), 0);
+    assert_eq!(w.cmd("a", START), Err(CommandError::ShuttingDown));
+}
+
+#[test]
+fn invalid_specs_are_refused_with_service_and_field() {
+    let mut w = World::new();
+    let err = w
+        .engine
+        .load(ServiceSpec::new("nocmd", Kind::Process))
+        .unwrap_err();
+    match err {
+        LoadError::Invalid(e) => {
+            assert_eq!(
+                e.to_string(),
+                "service nocmd: start: a command is required for this kind"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = w.engine.load(internal("../x")).unwrap_err();
+    assert!(
+        matches!(err, LoadError::Invalid(ref e) if e.field == "name"),
+        "{err:?}"
+    );
+}
