@@ -3,7 +3,11 @@
 
 use std::ffi::OsString;
 
+mod check;
+pub mod description;
 pub mod protocol;
+mod dinitctl;
+mod monitor;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
@@ -11,6 +15,10 @@ pub type Personality = fn(Vec<OsString>) -> i32;
 
 /// The program called `name`, if this face has one.
 pub fn personality(name: &str) -> Option<Personality> {
-    let _ = name;
-    None
+    match name {
+        "dinit-check" => Some(check::main),
+        "dinitctl" => Some(dinitctl::main),
+        "dinit-monitor" => Some(monitor::main),
+        _ => None,
+    }
 }
