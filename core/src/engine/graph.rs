@@ -1,7 +1,7 @@
 //! Loading specs into the graph: names to ids, dependency links, cycle
 //! checks, unloading and reloading.
 
-use super::record::{Edge, Record};
+use super::record::{Backlink, Edge, Record};
 use super::{Engine, LoadError, ServiceId, State, Work};
 use crate::spec::{DepKind, Kind, ServiceSpec};
 
@@ -41,10 +41,7 @@ impl Engine {
         if r.state != State::Stopped || r.procs.main_alive() {
             return Err(LoadError::NotNow("service is not stopped".into()));
         }
-        let has_dependents = r
-            .dependents
-            .iter()
-            .any(|d| self.edges_between(*d, id).any(|e| e.kind.holds()));
+        let has_dependents = r.dependents.iter().any(|b| self.edge(*b).kind.holds());
         if has_dependents {
             return Err(LoadError::NotNow("service has dependents".into()));
         }
@@ -198,6 +195,15 @@ impl Engine {
         }
     }
 
+    /// The edge a backlink points at.
+    pub(super) fn edge(&self, b: Backlink) -> &Edge {
+        &self.rec(b.from).deps[b.edge as usize]
+    }
+
+    pub(super) fn edge_mut(&mut self, b: Backlink) -> &mut Edge {
+        &mut self.rec_mut(b.from).deps[b.edge as usize]
+    }
+
     pub(super) fn edges_between(
         &self,
         from: ServiceId,
@@ -207,22 +213,48 @@ impl Engine {
     }
 
     fn add_edge(&mut self, from: ServiceId, to: ServiceId, kind: DepKind) {
-        self.rec_mut(from).deps.push(Edge {
+        let deps = &mut self.rec_mut(from).deps;
+        let edge = deps.len() as u32;
+        deps.push(Edge {
             to,
             kind,
             holding: false,
         });
-        self.rec_mut(to).dependents.push(from);
+        self.rec_mut(to).dependents.push(Backlink { from, edge });
     }
 
     fn remove_edge(&mut self, from: ServiceId, to: ServiceId, kind: DepKind) {
-        let deps = &mut self.rec_mut(from).deps;
-        if let Some(pos) = deps.iter().position(|e| e.to == to && e.kind == kind) {
-            deps.remove(pos);
-            let r = self.rec_mut(to);
-            if let Some(p) = r.dependents.iter().position(|d| *d == from) {
-                r.dependents.swap_remove(p);
-                r.dependents_scanned = 0;
+        if let Some(pos) = self
+            .rec(from)
+            .deps
+            .iter()
+            .position(|e| e.to == to && e.kind == kind)
+        {
+            self.remove_edge_at(from, pos);
+        }
+    }
+
+    /// Removes `records[from].deps[pos]`, keeping every backlink exact: the
+    /// last edge moves into the hole, so its backlink is renumbered.
+    fn remove_edge_at(&mut self, from: ServiceId, pos: usize) {
+        let removed = self.rec_mut(from).deps.swap_remove(pos);
+        let target = self.rec_mut(removed.to);
+        let gone = Backlink {
+            from,
+            edge: pos as u32,
+        };
+        if let Some(p) = target.dependents.iter().position(|b| *b == gone) {
+            target.dependents.swap_remove(p);
+            target.dependents_scanned = 0;
+        }
+        let last = self.rec(from).deps.len() as u32;
+        if (pos as u32) < last {
+            let moved_to = self.rec(from).deps[pos].to;
+            let old = Backlink { from, edge: last };
+            for b in self.rec_mut(moved_to).dependents.iter_mut() {
+                if *b == old {
+                    b.edge = pos as u32;
+                }
             }
         }
     }
@@ -253,27 +285,21 @@ impl Engine {
     /// Removes the links this service's spec declared (its own outgoing
     /// edges, and the `Before` edges it placed on others).
     fn unlink_declared(&mut self, id: ServiceId) {
-        let deps = std::mem::take(&mut self.rec_mut(id).deps);
-        let (declared_elsewhere, own): (Vec<Edge>, Vec<Edge>) =
-            deps.into_iter().partition(|e| e.kind == DepKind::Before);
         // Before edges on this service were declared by others: keep them.
-        self.rec_mut(id).deps = declared_elsewhere;
-        for e in own {
-            let r = self.rec_mut(e.to);
-            if let Some(p) = r.dependents.iter().position(|d| *d == id) {
-                r.dependents.swap_remove(p);
-                r.dependents_scanned = 0;
+        let mut pos = 0;
+        while pos < self.rec(id).deps.len() {
+            if self.rec(id).deps[pos].kind == DepKind::Before {
+                pos += 1;
+            } else {
+                self.remove_edge_at(id, pos);
             }
         }
         let befores: Vec<ServiceId> = self
             .rec(id)
             .dependents
             .iter()
-            .copied()
-            .filter(|d| {
-                self.edges_between(*d, id)
-                    .any(|e| e.kind == DepKind::Before)
-            })
+            .filter(|b| self.edge(**b).kind == DepKind::Before)
+            .map(|b| b.from)
             .collect();
         for other in befores {
             self.remove_edge(other, id, DepKind::Before);

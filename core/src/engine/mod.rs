@@ -190,7 +190,7 @@ impl Engine {
 
     /// The services that depend on this one (each once).
     pub fn dependents(&self, id: ServiceId) -> Vec<ServiceId> {
-        let mut out = self.rec(id).dependents.clone();
+        let mut out: Vec<ServiceId> = self.rec(id).dependents.iter().map(|b| b.from).collect();
         out.sort_unstable();
         out.dedup();
         out

@@ -13,6 +13,13 @@ pub(crate) struct Edge {
     pub holding: bool,
 }
 
+/// Where an edge pointing at a service lives: `records[from].deps[edge]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backlink {
+    pub from: ServiceId,
+    pub edge: u32,
+}
+
 /// Which timers of a service are armed.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timers(u8);
@@ -73,11 +80,14 @@ pub(crate) struct Record {
     pub pin_started: bool,
     pub pin_stopped: bool,
     pub deps: Vec<Edge>,
-    /// One entry per edge pointing at this service.
-    pub dependents: Vec<ServiceId>,
+    /// One entry per edge pointing at this service: the dependent and the
+    /// index of the edge in its `deps`.
+    pub dependents: Vec<Backlink>,
     pub stop_reason: StopReason,
     /// Starting, and still waiting for dependencies.
     pub waiting_deps: bool,
+    /// How far through `deps` the waiting check has seen all satisfied.
+    pub deps_scanned: usize,
     /// Stopping, and still waiting for hard dependents to stop.
     pub waiting_dependents: bool,
     /// How far through `dependents` the waiting check has seen all down.
@@ -116,6 +126,7 @@ impl Record {
             dependents: Vec::new(),
             stop_reason: StopReason::Normal,
             waiting_deps: false,
+            deps_scanned: 0,
             waiting_dependents: false,
             dependents_scanned: 0,
             auto_restart: false,

@@ -3,6 +3,7 @@
 
 use nix::sys::signal::Signal;
 
+use super::record::Backlink;
 use super::{
     Command, CommandError, Engine, LogLevel, Role, ServiceEvent, ServiceId, State, StopReason,
     TimerKind, Work,
@@ -55,19 +56,13 @@ impl Engine {
                     return Err(CommandError::PinnedStopped);
                 }
                 let mut found = false;
-                for d in self.dependents(id) {
-                    if !matches!(self.rec(d).state, State::Started | State::Starting) {
-                        continue;
-                    }
-                    let idx: Vec<usize> = (0..self.rec(d).deps.len())
-                        .filter(|&i| {
-                            let e = &self.rec(d).deps[i];
-                            e.to == id && e.kind.holds() && !e.holding
-                        })
-                        .collect();
-                    for i in idx {
+                for i in 0..self.rec(id).dependents.len() {
+                    let b = self.rec(id).dependents[i];
+                    let active = matches!(self.rec(b.from).state, State::Started | State::Starting);
+                    let e = self.edge(b);
+                    if active && e.kind.holds() && !e.holding {
                         found = true;
-                        self.rec_mut(d).deps[i].holding = true;
+                        self.edge_mut(b).holding = true;
                         self.queue.push_back(Work::Require(id));
                     }
                 }
@@ -210,15 +205,21 @@ impl Engine {
 
     /// Started dependents that hold this service through a hard link.
     fn hard_holders(&self, id: ServiceId) -> Vec<ServiceId> {
-        self.dependents(id)
-            .into_iter()
-            .filter(|d| {
-                matches!(self.rec(*d).state, State::Started | State::Starting)
-                    && self
-                        .edges_between(*d, id)
-                        .any(|e| e.kind.is_hard() && e.holding)
+        let mut holders: Vec<ServiceId> = self
+            .rec(id)
+            .dependents
+            .iter()
+            .filter(|b| {
+                let e = self.edge(**b);
+                e.kind.is_hard()
+                    && e.holding
+                    && matches!(self.rec(b.from).state, State::Started | State::Starting)
             })
-            .collect()
+            .map(|b| b.from)
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
+        holders
     }
 
     pub(super) fn require(&mut self, id: ServiceId) {
@@ -267,6 +268,7 @@ impl Engine {
                 r.stop_reason = StopReason::Normal;
                 r.start_skipped = false;
                 r.waiting_deps = true;
+                r.deps_scanned = 0;
                 self.acquire_deps(id);
             }
         }
@@ -303,8 +305,12 @@ impl Engine {
         if r.state != State::Starting || !r.waiting_deps {
             return;
         }
+        // Links before the cursor were seen satisfied; resuming there keeps a
+        // service with thousands of dependencies from rescanning them all
+        // each time one of them starts.
         let mut ready = true;
-        for e in &r.deps {
+        let first = r.deps_scanned;
+        for (i, e) in r.deps.iter().enumerate().skip(first) {
             let dep = self.rec(e.to);
             let wait = match e.kind {
                 DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone => {
@@ -327,6 +333,7 @@ impl Engine {
             };
             if wait {
                 ready = false;
+                self.rec_mut(id).deps_scanned = i;
                 break;
             }
         }
@@ -379,17 +386,17 @@ impl Engine {
         self.set_state(id, State::Started);
         self.notify(id, ServiceEvent::Started);
         // Soft holders that were released while it was down take it again.
-        for d in self.dependents(id) {
-            let active = matches!(self.rec(d).state, State::Started | State::Starting);
-            for i in 0..self.rec(d).deps.len() {
-                let e = &self.rec(d).deps[i];
-                if e.to == id && active && !e.holding && e.kind.holds() && !e.kind.is_hard() {
-                    self.rec_mut(d).deps[i].holding = true;
-                    self.rec_mut(id).required_by += 1;
-                }
+        for i in 0..self.rec(id).dependents.len() {
+            let b = self.rec(id).dependents[i];
+            let d_state = self.rec(b.from).state;
+            let active = matches!(d_state, State::Started | State::Starting);
+            let e = self.edge(b);
+            if active && !e.holding && e.kind.holds() && !e.kind.is_hard() {
+                self.edge_mut(b).holding = true;
+                self.rec_mut(id).required_by += 1;
             }
-            if self.rec(d).state == State::Starting {
-                self.queue.push_back(Work::CheckDeps(d));
+            if d_state == State::Starting {
+                self.queue.push_back(Work::CheckDeps(b.from));
             }
         }
         if self.rec(id).target == State::Stopped {
@@ -414,20 +421,17 @@ impl Engine {
             r.required_by -= 1;
         }
         self.notify(id, ServiceEvent::FailedStart);
-        for d in self.dependents(id) {
-            if self.rec(d).state != State::Starting {
+        for i in 0..self.rec(id).dependents.len() {
+            let b = self.rec(id).dependents[i];
+            if self.rec(b.from).state != State::Starting {
                 continue;
             }
-            let waits_hard = self.edges_between(d, id).any(|e| {
-                matches!(
-                    e.kind,
-                    DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone
-                ) && e.holding
-            });
+            let e = self.edge(b);
+            let waits_hard = e.holding && (e.kind.is_hard() || e.kind == DepKind::Milestone);
             if waits_hard {
-                self.queue.push_back(Work::DepFailed(d));
+                self.queue.push_back(Work::DepFailed(b.from));
             } else {
-                self.queue.push_back(Work::CheckDeps(d));
+                self.queue.push_back(Work::CheckDeps(b.from));
             }
         }
         if self.rec(id).procs.main_alive() {
@@ -509,16 +513,17 @@ impl Engine {
     fn stop_dependents(&mut self, id: ServiceId) {
         let for_good = self.rec(id).target == State::Stopped;
         let user_restart = self.rec(id).user_restart;
-        for d in self.dependents(id) {
+        for i in 0..self.rec(id).dependents.len() {
+            let b = self.rec(id).dependents[i];
+            let d = b.from;
             let dr = self.rec(d);
             if dr.state == State::Stopped && dr.target == State::Stopped {
                 continue;
             }
-            let hard = self.edges_between(d, id).any(|e| {
-                e.holding
-                    && (e.kind.is_hard()
-                        || (e.kind == DepKind::Milestone && dr.state == State::Starting))
-            });
+            let e = self.edge(b);
+            let hard = e.holding
+                && (e.kind.is_hard()
+                    || (e.kind == DepKind::Milestone && dr.state == State::Starting));
             if !hard {
                 continue;
             }
@@ -584,8 +589,8 @@ impl Engine {
         // where it stopped instead of starting over (a hub with thousands
         // of dependents would otherwise be rescanned once per dependent).
         let mut i = r.dependents_scanned;
-        while let Some(&d) = self.rec(id).dependents.get(i) {
-            if !self.dependent_is_down(d, id) {
+        while let Some(&b) = self.rec(id).dependents.get(i) {
+            if !self.dependent_is_down(b) {
                 self.rec_mut(id).dependents_scanned = i;
                 return;
             }
@@ -595,23 +600,18 @@ impl Engine {
         self.bring_down(id);
     }
 
-    /// Whether dependent `d` no longer keeps `id` from stopping.
-    fn dependent_is_down(&self, d: ServiceId, id: ServiceId) -> bool {
-        let dr = self.rec(d);
-        let mut holds_hard = false;
-        let mut milestone_only = true;
-        for e in self.edges_between(d, id).filter(|e| e.holding) {
-            holds_hard |= e.kind.is_hard() || e.kind == DepKind::Milestone;
-            milestone_only &= e.kind == DepKind::Milestone;
-        }
-        if !holds_hard {
+    /// Whether this link no longer keeps its target from stopping.
+    fn dependent_is_down(&self, b: Backlink) -> bool {
+        let e = self.edge(b);
+        if !e.holding || !(e.kind.is_hard() || e.kind == DepKind::Milestone) {
             return true;
         }
+        let dr = self.rec(b.from);
         match dr.state {
             State::Stopped => true,
             State::Starting => dr.waiting_deps,
             // A started milestone dependent does not wait for us.
-            State::Started => milestone_only,
+            State::Started => e.kind == DepKind::Milestone,
             State::Stopping => false,
         }
     }
@@ -680,14 +680,13 @@ impl Engine {
             self.rec_mut(id).user_restart = false;
             self.rec_mut(id).once = false;
             // Soft holders let go; they take it again if it comes back.
-            for d in self.dependents(id) {
-                for i in 0..self.rec(d).deps.len() {
-                    let e = &self.rec(d).deps[i];
-                    if e.to == id && e.holding && !e.kind.is_hard() {
-                        self.rec_mut(d).deps[i].holding = false;
-                        let r = self.rec_mut(id);
-                        r.required_by = r.required_by.saturating_sub(1);
-                    }
+            for i in 0..self.rec(id).dependents.len() {
+                let b = self.rec(id).dependents[i];
+                let e = self.edge(b);
+                if e.holding && !e.kind.is_hard() {
+                    self.edge_mut(b).holding = false;
+                    let r = self.rec_mut(id);
+                    r.required_by = r.required_by.saturating_sub(1);
                 }
             }
             // Let go of our own dependencies.
@@ -701,7 +700,8 @@ impl Engine {
             }
             self.chain(id);
         }
-        for d in self.dependents(id) {
+        for i in 0..self.rec(id).dependents.len() {
+            let d = self.rec(id).dependents[i].from;
             if self.rec(d).state == State::Starting {
                 self.queue.push_back(Work::CheckDeps(d));
             }
