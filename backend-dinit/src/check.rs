@@ -135,6 +135,9 @@ impl Diagnostics for Reporter<'_> {
         let n = self.name;
         match problem {
             Problem::AtLine { pos, message } => eprintln!("Service '{n}' ({pos}): {message}"),
+            Problem::BadDependencyName { pos, name } => {
+                eprintln!("Service '{name}' ({pos}): invalid dependency name '{name}'")
+            }
             Problem::Setting { setting, message } => {
                 eprintln!("Service '{n}' setting '{setting}': {message}")
             }

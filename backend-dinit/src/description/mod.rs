@@ -311,6 +311,9 @@ impl ServiceDescription {
 pub enum Problem {
     /// A bad line or value.
     AtLine { pos: Pos, message: String },
+    /// An invalid name in `depends-on`, `depends-ms`, `waits-for` or
+    /// `prepared-by`. (dinit-check attributes this one to the dependency.)
+    BadDependencyName { pos: Pos, name: String },
     /// A substitution error in a setting read while loading.
     Setting { setting: String, message: String },
     /// A problem with the service as a whole (found after reading it).
@@ -340,6 +343,9 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::AtLine { pos, message } => write!(f, "{pos}: {message}"),
+            Problem::BadDependencyName { pos, name } => {
+                write!(f, "{pos}: invalid dependency name '{name}'")
+            }
             Problem::Setting { setting, message } => write!(f, "setting '{setting}': {message}"),
             Problem::Service { message } | Problem::Lint { message } => f.write_str(message),
             Problem::DepDir { path, .. } => {

@@ -346,7 +346,10 @@ impl Parser<'_> {
             "depends-on" | "depends-ms" | "waits-for" | "prepared-by" => {
                 let name = self.resolved(key, plain()?)?;
                 if !valid_service_name(&name) {
-                    return Err(at_line(format!("invalid dependency name '{name}'")));
+                    return Err(Problem::BadDependencyName {
+                        pos: pos.clone(),
+                        name,
+                    });
                 }
                 self.desc.deps.push(Dependency {
                     name,
