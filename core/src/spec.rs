@@ -338,7 +338,10 @@ impl ServiceSpec {
         }
         if let Some(target) = &self.input_from {
             if target == &self.name {
-                return Err(err("input_from", "a service cannot read its own output".into()));
+                return Err(err(
+                    "input_from",
+                    "a service cannot read its own output".into(),
+                ));
             }
         }
         for dep in &self.deps {
@@ -363,7 +366,11 @@ pub struct SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "service {}: {}: {}", self.service, self.field, self.reason)
+        write!(
+            f,
+            "service {}: {}: {}",
+            self.service, self.field, self.reason
+        )
     }
 }
 
