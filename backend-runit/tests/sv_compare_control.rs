@@ -1,0 +1,153 @@
+//! braid's sv and Debian's sv driving two identical service trees (each
+//! under its own real runsvdir) through the same commands in lockstep: the
+//! output must be the same bytes apart from pids (the trees' processes
+//! differ), with seconds allowed to differ by one, and the same exit codes.
+
+mod sv_support;
+
+use std::path::Path;
+
+use braid_runit::supervise::RunState;
+use sv_support::{assert_same, missing_peers, run, Outcome, Tree, REAL_SV};
+
+struct Pair {
+    real: Tree,
+    ours: Tree,
+}
+
+impl Pair {
+    fn start() -> Option<Pair> {
+        if let Some(why) = missing_peers() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(Pair {
+            real: Tree::start("sv-ctl-real"),
+            ours: Tree::start("sv-ctl-ours"),
+        })
+    }
+
+    /// Runs the command on both trees at once and compares; then waits
+    /// until `settle` holds in both trees.
+    fn step(&self, args: &[&str], settle: &[(&str, RunState)]) -> Outcome {
+        let (real, ours) = std::thread::scope(|s| {
+            let real = s.spawn(|| {
+                run(
+                    Path::new(REAL_SV),
+                    None,
+                    args,
+                    self.real.root(),
+                    &self.real.svdir(),
+                    &[],
+                )
+            });
+            let ours = run(
+                &self.ours.braid_sv(),
+                None,
+                args,
+                self.ours.root(),
+                &self.ours.svdir(),
+                &[],
+            );
+            (real.join().expect("real sv runner"), ours)
+        });
+        assert_same(&format!("sv {args:?}"), &real, &ours, false);
+        for (name, state) in settle {
+            self.real.wait_state(name, *state);
+            self.ours.wait_state(name, *state);
+        }
+        real
+    }
+}
+
+use RunState::{Down, Run};
+
+#[test]
+fn up_down_and_friends_match_real_sv() {
+    let Some(p) = Pair::start() else { return };
+    let out = p.step(&["-v", "down", "a"], &[("a", Down)]);
+    assert_eq!(out.stdout, "ok: down: a: 0s, normally up\n");
+    p.step(&["status", "a"], &[]);
+    let out = p.step(&["-v", "up", "a"], &[("a", Run)]);
+    assert!(out.stdout.starts_with("ok: run: a: (pid "), "{out:?}");
+    p.step(&["down", "a"], &[("a", Down)]);
+    p.step(&["status", "a", "c"], &[]);
+    p.step(&["up", "a"], &[("a", Run)]);
+    p.step(&["up", "a"], &[]);
+
+    let out = p.step(&["-v", "pause", "a"], &[]);
+    assert!(out.stdout.ends_with(", paused\n"), "{out:?}");
+    p.step(&["status", "a"], &[]);
+    p.step(&["-v", "cont", "a"], &[]);
+    p.step(&["-v", "once", "a"], &[]);
+    p.step(&["status", "a"], &[]);
+    // `down` is sent although want is already down: TERM was not sent yet.
+    p.step(&["-v", "down", "a"], &[("a", Down)]);
+    p.step(&["once", "a"], &[("a", Run)]);
+    p.step(&["-v", "up", "a"], &[]);
+
+    // The normally-down service, and several services in one call.
+    p.step(&["-v", "up", "c", "nonexist", "a"], &[("c", Run)]);
+    p.step(&["status", "c"], &[]);
+    p.step(&["-v", "down", "c"], &[("c", Down)]);
+    // The wait pass resolves `service/c/` under SVDIR (only the first
+    // character decides there), so it fails after sending `u`.
+    let out = p.step(&["-v", "up", "service/c/"], &[("c", Run)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    p.step(&["-v", "d", "./service/c"], &[("c", Down)]);
+}
+
+#[test]
+fn lsb_verbs_match_real_sv() {
+    let Some(p) = Pair::start() else { return };
+    p.step(&["-v", "term", "a"], &[("a", Run)]);
+    p.step(&["-v", "kill", "a"], &[("a", Run)]);
+    p.step(&["-v", "t", "a"], &[("a", Run)]);
+    p.step(&["restart", "a"], &[("a", Run)]);
+    p.step(&["try-restart", "a"], &[("a", Run)]);
+    p.step(&["force-restart", "a"], &[("a", Run)]);
+    p.step(&["force-reload", "a"], &[("a", Run)]);
+    p.step(&["reload", "a"], &[]);
+    p.step(&["stop", "a"], &[("a", Down)]);
+    p.step(&["start", "a"], &[("a", Run)]);
+    p.step(&["force-stop", "a"], &[("a", Down)]);
+    p.step(&["-v", "start", "a", "c"], &[("a", Run)]);
+    p.step(&["stop", "c"], &[]);
+
+    // b runs for 3 s then exits; it is normally down.
+    let out = p.step(&["-v", "once", "b"], &[]);
+    assert!(out.stdout.starts_with("ok: run: b: (pid "), "{out:?}");
+    assert!(
+        out.stdout.ends_with(", normally down, want down\n"),
+        "{out:?}"
+    );
+    p.real.wait_state("b", Down);
+    p.ours.wait_state("b", Down);
+    p.step(&["status", "b"], &[]);
+
+    // g ignores TERM: plain `down` times out, `force-stop` kills.
+    let out = p.step(&["-w", "1", "down", "g"], &[]);
+    assert!(out.stdout.starts_with("timeout: run: g: (pid "), "{out:?}");
+    assert!(out.stdout.ends_with(", want down, got TERM\n"), "{out:?}");
+    assert_eq!(out.code, Some(1));
+    p.step(&["status", "g"], &[]);
+    let out = p.step(&["-w", "1", "force-stop", "g"], &[("g", Down)]);
+    assert!(out.stdout.starts_with("kill: run: g: (pid "), "{out:?}");
+    p.step(&["status", "g"], &[]);
+}
+
+#[test]
+fn exit_and_shutdown_match_real_sv() {
+    let Some(p) = Pair::start() else { return };
+    let out = p.step(&["shutdown", "e"], &[]);
+    assert_eq!(out.stdout, "ok: e: runsv not running\n");
+    // runsvdir brings runsv back within a few seconds.
+    p.real.wait_state("e", Run);
+    p.ours.wait_state("e", Run);
+    p.step(&["-v", "exit", "e"], &[]);
+    p.real.wait_state("e", Run);
+    p.ours.wait_state("e", Run);
+    p.step(&["exit", "e"], &[]);
+    p.step(&["force-shutdown", "c"], &[]);
+    p.step(&["-v", "x", "c"], &[]);
+}
