@@ -2,4 +2,5 @@
 //! the event loop that runs it. Nothing here knows runit or dinit.
 
 pub mod engine;
+pub mod runtime;
 pub mod spec;

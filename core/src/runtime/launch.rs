@@ -1,0 +1,722 @@
+//! Launching one process: `fork`, the child's setup, `exec`.
+//!
+//! Everything that needs memory (argument and environment arrays, paths, the
+//! list of executable candidates) is prepared before `fork`: in the child only
+//! async-signal-safe system calls run, because the parent may have other
+//! threads whose locks were copied in whatever state they were in.
+//!
+//! The child's setup follows dinit's order: arrange fds, chdir, stdio and
+//! `setsid`, rlimits, nice, groups/gid/uid, signal mask, exec. A failing step
+//! writes its stage and errno to a close-on-exec status pipe and exits; the
+//! parent reads that pipe until it closes, so `spawn` returns only once the
+//! child has exec'd or failed, and a failure is a value, never a panic.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::unistd::Pid;
+
+use crate::engine::{LaunchFailure, LaunchStage, Role};
+use crate::spec::{CommandLine, Credentials, LimitValue, Readiness, Rlimit, ServiceSpec};
+
+/// `PATH` used for the lookup when the environment has none (glibc's default).
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// Where the child's stdin comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Stdin<'fd> {
+    /// `/dev/null`.
+    Null,
+    /// A copy of this fd (e.g. the read end of a producer's output pipe).
+    Fd(BorrowedFd<'fd>),
+}
+
+/// Where the child's stdout and stderr go; both go to the same place.
+#[derive(Debug, Clone)]
+pub enum Stdout<'fd> {
+    /// Keep braid's own fds 1 and 2.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// Appended to this file, created with `mode`; opened in the child after
+    /// the working directory is changed, so a relative path is relative to it.
+    File { path: PathBuf, mode: u32 },
+    /// A copy of this fd (the write end of a log pipe).
+    Fd(BorrowedFd<'fd>),
+}
+
+/// Where the write end of the readiness pipe is placed in the child.
+#[derive(Debug, Clone)]
+pub enum NotifyTarget {
+    /// At exactly this fd number (at least 3).
+    Fd(i32),
+    /// At the lowest free fd from 3 (4 with an activation socket), whose
+    /// number is put in this environment variable.
+    EnvVar(String),
+}
+
+/// One process to launch, like `std::process::Command` but with the settings
+/// a service has, and failures reported with the setup stage.
+#[derive(Debug)]
+pub struct Launch<'fd> {
+    argv: Vec<OsString>,
+    env: IndexMap<OsString, OsString>,
+    working_dir: Option<PathBuf>,
+    credentials: Credentials,
+    rlimits: Vec<Rlimit>,
+    nice: Option<i32>,
+    stdin: Stdin<'fd>,
+    stdout: Stdout<'fd>,
+    notify: Option<(BorrowedFd<'fd>, NotifyTarget)>,
+    socket: Option<BorrowedFd<'fd>>,
+    reset_sigpipe: bool,
+}
+
+/// The command a service runs for `role`, if it has one.
+pub fn command_for(spec: &ServiceSpec, role: Role) -> Option<&CommandLine> {
+    match role {
+        Role::Main => Some(&spec.start),
+        Role::Stop => spec.stop.as_ref(),
+        Role::Finish => spec.finish.as_ref(),
+        Role::Check => match &spec.readiness {
+            Readiness::CheckCommand { command, .. } => Some(command),
+            _ => None,
+        },
+    }
+    .filter(|c| !c.is_empty())
+}
+
+impl<'fd> Launch<'fd> {
+    /// A launch of `argv` with an empty environment, braid's working
+    /// directory and credentials, stdin and output on `/dev/null`.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Launch {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: IndexMap::new(),
+            working_dir: None,
+            credentials: Credentials::default(),
+            rlimits: Vec::new(),
+            nice: None,
+            stdin: Stdin::Null,
+            stdout: Stdout::Null,
+            notify: None,
+            socket: None,
+            reset_sigpipe: true,
+        }
+    }
+
+    /// The launch of a service's process for `role`: its command plus
+    /// `extra_args`, `base_env` overlaid with the service's environment, and
+    /// its working directory, credentials, limits and priority. Stdio, the
+    /// readiness pipe and the socket are left for the caller. `None` when the
+    /// service has no command for that role.
+    pub fn service<'e, I>(
+        spec: &ServiceSpec,
+        role: Role,
+        extra_args: &[OsString],
+        base_env: I,
+    ) -> Option<Self>
+    where
+        I: IntoIterator<Item = (&'e OsString, &'e OsString)>,
+    {
+        let command = command_for(spec, role)?;
+        let mut launch = Launch::new(command.argv.iter().chain(extra_args).cloned());
+        launch
+            .envs(base_env.into_iter().map(|(k, v)| (k.clone(), v.clone())))
+            .envs(spec.env.iter().cloned())
+            .credentials(spec.credentials.clone())
+            .rlimits(spec.rlimits.clone());
+        if let Some(dir) = &spec.working_dir {
+            launch.working_dir(dir);
+        }
+        if let Some(nice) = spec.nice {
+            launch.nice(nice);
+        }
+        Some(launch)
+    }
+
+    /// Sets variables; a later value for the same name replaces the earlier
+    /// one in place.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        for (k, v) in vars {
+            self.env.insert(k.into(), v.into());
+        }
+        self
+    }
+
+    pub fn env(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> &mut Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn working_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.working_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn credentials(&mut self, credentials: Credentials) -> &mut Self {
+        self.credentials = credentials;
+        self
+    }
+
+    pub fn rlimits(&mut self, rlimits: Vec<Rlimit>) -> &mut Self {
+        self.rlimits = rlimits;
+        self
+    }
+
+    pub fn nice(&mut self, nice: i32) -> &mut Self {
+        self.nice = Some(nice);
+        self
+    }
+
+    pub fn stdin(&mut self, stdin: Stdin<'fd>) -> &mut Self {
+        self.stdin = stdin;
+        self
+    }
+
+    pub fn stdout(&mut self, stdout: Stdout<'fd>) -> &mut Self {
+        self.stdout = stdout;
+        self
+    }
+
+    /// Passes the write end of a readiness pipe.
+    pub fn notify(&mut self, write_end: BorrowedFd<'fd>, target: NotifyTarget) -> &mut Self {
+        self.notify = Some((write_end, target));
+        self
+    }
+
+    /// Passes a listening socket as fd 3, with `LISTEN_FDS=1` and
+    /// `LISTEN_PID=<the child's pid>`.
+    pub fn socket(&mut self, socket: BorrowedFd<'fd>) -> &mut Self {
+        self.socket = Some(socket);
+        self
+    }
+
+    /// Whether the child gets the default SIGPIPE action even when braid
+    /// ignores SIGPIPE (true by default; dinit's children inherit "ignored").
+    pub fn reset_sigpipe(&mut self, reset: bool) -> &mut Self {
+        self.reset_sigpipe = reset;
+        self
+    }
+
+    /// Forks and execs. Returns once the child has exec'd (its pid) or
+    /// failed (the stage and errno; the child is then already reaped).
+    pub fn spawn(&self) -> Result<Pid, LaunchFailure> {
+        let prepared = self.prepare()?;
+        let (status_r, status_w) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(fail(LaunchStage::ArrangeFds))?;
+        let fds = ChildFds {
+            status: status_w.as_raw_fd(),
+            devnull: prepared.devnull.as_ref().map(AsRawFd::as_raw_fd),
+            stdin: match self.stdin {
+                Stdin::Fd(fd) => Some(fd.as_raw_fd()),
+                Stdin::Null => None,
+            },
+            stdout: match &self.stdout {
+                Stdout::Fd(fd) => Some(fd.as_raw_fd()),
+                _ => None,
+            },
+            notify: self.notify.as_ref().map(|(fd, _)| fd.as_raw_fd()),
+            socket: self.socket.as_ref().map(AsRawFd::as_raw_fd),
+        };
+
+        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: plain signal-set manipulation on local storage.
+        let old = unsafe {
+            libc::sigfillset(all.as_mut_ptr());
+            libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+            old.assume_init()
+        };
+        let mut child_mask = old;
+        // SAFETY: as above.
+        unsafe {
+            libc::sigdelset(&mut child_mask, libc::SIGCHLD);
+            libc::sigdelset(&mut child_mask, libc::SIGTERM);
+        }
+
+        // SAFETY: the child only calls `run_child`, which performs
+        // async-signal-safe system calls on memory prepared before the fork.
+        let forked = unsafe { nix::unistd::fork() };
+        if let Ok(nix::unistd::ForkResult::Child) = forked {
+            // SAFETY: we are the freshly forked child.
+            unsafe { run_child(&prepared, &fds, &child_mask, self.reset_sigpipe) }
+        }
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        let pid = match forked {
+            Ok(nix::unistd::ForkResult::Parent { child }) => child,
+            Ok(nix::unistd::ForkResult::Child) => unreachable!("the child never returns"),
+            Err(errno) => {
+                return Err(LaunchFailure {
+                    stage: LaunchStage::Fork,
+                    errno,
+                })
+            }
+        };
+        drop(status_w);
+        drop(prepared);
+        match read_status(&status_r) {
+            None => Ok(pid),
+            Some(failure) => {
+                // The child exits right after reporting; reap it here so that
+                // a failed launch leaves no zombie and yields no exit event.
+                while let Err(Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
+                Err(failure)
+            }
+        }
+    }
+
+    fn prepare(&self) -> Result<Prepared, LaunchFailure> {
+        let invalid = |stage| LaunchFailure {
+            stage,
+            errno: Errno::EINVAL,
+        };
+        let cstring = |s: &OsStr, stage| CString::new(s.as_bytes()).map_err(|_| invalid(stage));
+
+        let argv0 = self.argv.first().ok_or(LaunchFailure {
+            stage: LaunchStage::DoExec,
+            errno: Errno::ENOENT,
+        })?;
+        let argv: Vec<CString> = self
+            .argv
+            .iter()
+            .map(|a| cstring(a, LaunchStage::DoExec))
+            .collect::<Result<_, _>>()?;
+
+        let notify_fd = match &self.notify {
+            None => None,
+            Some((_, NotifyTarget::Fd(n))) => Some(*n),
+            Some((_, NotifyTarget::EnvVar(_))) => Some(if self.socket.is_some() { 4 } else { 3 }),
+        };
+        if let Some(n) = notify_fd {
+            if n < 3 || (n == 3 && self.socket.is_some()) {
+                return Err(invalid(LaunchStage::ArrangeFds));
+            }
+        }
+
+        let mut env = self.env.clone();
+        if let (Some((_, NotifyTarget::EnvVar(var))), Some(n)) = (&self.notify, notify_fd) {
+            env.insert(var.into(), n.to_string().into());
+        }
+        if self.socket.is_some() {
+            env.insert("LISTEN_FDS".into(), "1".into());
+            env.shift_remove(OsStr::new("LISTEN_PID"));
+        }
+        let mut env_c = Vec::with_capacity(env.len());
+        for (k, v) in &env {
+            let mut entry = Vec::with_capacity(k.len() + v.len() + 1);
+            entry.extend_from_slice(k.as_bytes());
+            entry.push(b'=');
+            entry.extend_from_slice(v.as_bytes());
+            let stage = if matches!(&self.notify, Some((_, NotifyTarget::EnvVar(var))) if OsStr::new(var) == k)
+            {
+                LaunchStage::SetNotifyFdVar
+            } else {
+                LaunchStage::DoExec
+            };
+            env_c.push(CString::new(entry).map_err(|_| invalid(stage))?);
+        }
+        // Filled with the child's pid in the child; sized for any pid.
+        let listen_pid = self.socket.is_some().then(|| {
+            let mut buf = b"LISTEN_PID=".to_vec();
+            buf.resize(buf.len() + 21, 0);
+            buf.into_boxed_slice()
+        });
+
+        let exec_paths = exec_candidates(argv0, env.get(OsStr::new("PATH")))?;
+        let working_dir = self
+            .working_dir
+            .as_ref()
+            .map(|d| cstring(d.as_os_str(), LaunchStage::ChangeDirectory))
+            .transpose()?;
+        let log_file = match &self.stdout {
+            Stdout::File { path, mode } => Some((
+                cstring(path.as_os_str(), LaunchStage::OpenLogFile)?,
+                *mode as libc::mode_t,
+            )),
+            _ => None,
+        };
+        let needs_devnull =
+            matches!(self.stdin, Stdin::Null) || matches!(self.stdout, Stdout::Null);
+        let devnull = if needs_devnull {
+            Some(
+                nix::fcntl::open(
+                    "/dev/null",
+                    OFlag::O_RDWR | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map(|fd| {
+                    // SAFETY: `open` just returned this fd and nothing else owns it.
+                    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+                })
+                .map_err(fail(LaunchStage::SetupStdinOutErr))?,
+            )
+        } else {
+            None
+        };
+        let rlimits = self
+            .rlimits
+            .iter()
+            .map(|r| (r.resource, r.soft.map(limit_value), r.hard.map(limit_value)))
+            .collect();
+
+        let mut prepared = Prepared {
+            argv_ptrs: Vec::new(),
+            argv,
+            env_ptrs: Vec::new(),
+            env: env_c,
+            listen_pid,
+            listen_pid_ptr: std::ptr::null_mut(),
+            exec_paths,
+            working_dir,
+            log_file,
+            devnull,
+            notify_fd,
+            rlimits,
+            nice: self.nice,
+            groups: self.credentials.groups.clone(),
+            gid: self.credentials.gid,
+            uid: self.credentials.uid,
+        };
+        prepared.argv_ptrs = prepared.argv.iter().map(|a| a.as_ptr()).collect();
+        prepared.argv_ptrs.push(std::ptr::null());
+        prepared.env_ptrs = prepared.env.iter().map(|e| e.as_ptr()).collect();
+        if let Some(buf) = &mut prepared.listen_pid {
+            prepared.listen_pid_ptr = buf.as_mut_ptr();
+            prepared
+                .env_ptrs
+                .push(prepared.listen_pid_ptr.cast_const().cast());
+        }
+        prepared.env_ptrs.push(std::ptr::null());
+        Ok(prepared)
+    }
+}
+
+fn fail(stage: LaunchStage) -> impl Fn(Errno) -> LaunchFailure {
+    move |errno| LaunchFailure { stage, errno }
+}
+
+fn limit_value(v: LimitValue) -> libc::rlim_t {
+    match v {
+        LimitValue::Unlimited => libc::RLIM_INFINITY,
+        LimitValue::Value(n) => n as libc::rlim_t,
+    }
+}
+
+/// The paths `execvp` would try for `argv0`, in order.
+fn exec_candidates(argv0: &OsStr, path: Option<&OsString>) -> Result<Vec<CString>, LaunchFailure> {
+    let bad = LaunchFailure {
+        stage: LaunchStage::DoExec,
+        errno: Errno::EINVAL,
+    };
+    let name = argv0.as_bytes();
+    if name.is_empty() {
+        return Err(LaunchFailure {
+            stage: LaunchStage::DoExec,
+            errno: Errno::ENOENT,
+        });
+    }
+    if name.contains(&b'/') {
+        return Ok(vec![CString::new(name).map_err(|_| bad.clone())?]);
+    }
+    let path = path.map_or(DEFAULT_PATH, |p| p.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let mut full = Vec::with_capacity(dir.len() + name.len() + 1);
+            if !dir.is_empty() {
+                full.extend_from_slice(dir);
+                full.push(b'/');
+            }
+            full.extend_from_slice(name);
+            CString::new(full).map_err(|_| bad.clone())
+        })
+        .collect()
+}
+
+/// Reads the child's report: `None` when the pipe closed without one (the
+/// exec succeeded).
+fn read_status(fd: &OwnedFd) -> Option<LaunchFailure> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Some(LaunchFailure {
+                    stage: LaunchStage::DoExec,
+                    errno,
+                })
+            }
+        }
+    }
+    if got == 0 {
+        return None;
+    }
+    let stage = stage_from_code(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]));
+    let errno = Errno::from_raw(i32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]));
+    Some(LaunchFailure { stage, errno })
+}
+
+fn stage_from_code(code: u32) -> LaunchStage {
+    use LaunchStage::*;
+    [
+        ArrangeFds,
+        ReadEnvFile,
+        SetNotifyFdVar,
+        SetupActivationSocket,
+        SetupControlSocket,
+        ChangeDirectory,
+        SetupStdinOutErr,
+        EnterCgroup,
+        SetRlimits,
+        SetUidGid,
+        OpenLogFile,
+        SetCaps,
+        SetPriority,
+        DoExec,
+        Fork,
+    ]
+    .into_iter()
+    .find(|s| *s as u32 == code)
+    .unwrap_or(DoExec)
+}
+
+/// What the child uses, all allocated before the fork.
+struct Prepared {
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env: Vec<CString>,
+    env_ptrs: Vec<*const libc::c_char>,
+    /// Owns the `LISTEN_PID=` entry, written through `listen_pid_ptr`.
+    listen_pid: Option<Box<[u8]>>,
+    listen_pid_ptr: *mut u8,
+    exec_paths: Vec<CString>,
+    working_dir: Option<CString>,
+    log_file: Option<(CString, libc::mode_t)>,
+    devnull: Option<OwnedFd>,
+    notify_fd: Option<i32>,
+    rlimits: Vec<(Resource, Option<libc::rlim_t>, Option<libc::rlim_t>)>,
+    nice: Option<i32>,
+    groups: Option<Vec<u32>>,
+    gid: Option<u32>,
+    uid: Option<u32>,
+}
+
+/// The parent's fds the child copies into place.
+struct ChildFds {
+    status: RawFd,
+    devnull: Option<RawFd>,
+    stdin: Option<RawFd>,
+    stdout: Option<RawFd>,
+    notify: Option<RawFd>,
+    socket: Option<RawFd>,
+}
+
+/// Reports a failed step to the parent and exits.
+unsafe fn child_fail(status: RawFd, stage: LaunchStage, errno: i32) -> ! {
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&(stage as u32).to_le_bytes());
+    buf[4..].copy_from_slice(&errno.to_le_bytes());
+    // SAFETY: write(2) and _exit(2) are async-signal-safe.
+    unsafe {
+        libc::write(status, buf.as_ptr().cast(), buf.len());
+        libc::_exit(127)
+    }
+}
+
+fn errno() -> i32 {
+    Errno::last_raw()
+}
+
+/// The child's side, between fork and exec. Signals are all blocked on entry.
+///
+/// # Safety
+/// Must be called only in a freshly forked child; runs only
+/// async-signal-safe system calls.
+unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_sigpipe: bool) -> ! {
+    // SAFETY (whole body): only async-signal-safe calls on memory prepared
+    // before the fork, in a single-threaded child.
+    unsafe {
+        // Handlers installed by braid would run braid's code (and write to its
+        // self-pipe) if a signal arrived before exec: restore the defaults.
+        for sig in 1..65 {
+            let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) != 0 {
+                continue;
+            }
+            let handler = old.assume_init().sa_sigaction;
+            let reset = if handler == libc::SIG_IGN {
+                sig == libc::SIGPIPE && reset_sigpipe
+            } else {
+                handler != libc::SIG_DFL
+            };
+            if reset {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+
+        // Move every fd we need above all target numbers first, so that
+        // placing one can never overwrite another.
+        let mut status = fds.status;
+        let mut high_from = 3;
+        if let Some(n) = p.notify_fd {
+            high_from = high_from.max(n + 1);
+        }
+        if fds.socket.is_some() {
+            high_from = high_from.max(4);
+        }
+        let lift = |fd: RawFd, status: RawFd| -> RawFd {
+            let new = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high_from);
+            if new < 0 {
+                child_fail(status, LaunchStage::ArrangeFds, errno());
+            }
+            new
+        };
+        status = lift(status, status);
+        let devnull = fds.devnull.map(|fd| lift(fd, status));
+        let stdin = fds.stdin.map(|fd| lift(fd, status));
+        let stdout = fds.stdout.map(|fd| lift(fd, status));
+        let notify = fds.notify.map(|fd| lift(fd, status));
+        let socket = fds.socket.map(|fd| lift(fd, status));
+
+        if let (Some(fd), Some(n)) = (notify, p.notify_fd) {
+            if libc::dup2(fd, n) < 0 {
+                child_fail(status, LaunchStage::ArrangeFds, errno());
+            }
+        }
+        if let Some(fd) = socket {
+            if libc::dup2(fd, 3) < 0 {
+                child_fail(status, LaunchStage::SetupActivationSocket, errno());
+            }
+        }
+        if p.listen_pid.is_some() {
+            write_pid(p.listen_pid_ptr, libc::getpid());
+        }
+
+        if let Some(dir) = &p.working_dir {
+            if libc::chdir(dir.as_ptr()) != 0 {
+                child_fail(status, LaunchStage::ChangeDirectory, errno());
+            }
+        }
+
+        let stdio = LaunchStage::SetupStdinOutErr;
+        let input = stdin.or(devnull).unwrap_or(0);
+        if libc::dup2(input, 0) < 0 {
+            child_fail(status, stdio, errno());
+        }
+        let output = if let Some((path, mode)) = &p.log_file {
+            let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
+            let fd = libc::open(path.as_ptr(), flags, *mode as libc::c_uint);
+            if fd < 0 {
+                child_fail(status, LaunchStage::OpenLogFile, errno());
+            }
+            Some(fd)
+        } else {
+            stdout.or(devnull)
+        };
+        if let Some(fd) = output {
+            if libc::dup2(fd, 1) < 0 || libc::dup2(fd, 2) < 0 {
+                child_fail(status, stdio, errno());
+            }
+        }
+        libc::setsid();
+
+        for &(resource, soft, hard) in &p.rlimits {
+            let (cur_soft, cur_hard) = match getrlimit(resource) {
+                Ok(v) => v,
+                Err(e) => child_fail(status, LaunchStage::SetRlimits, e as i32),
+            };
+            if let Err(e) = setrlimit(resource, soft.unwrap_or(cur_soft), hard.unwrap_or(cur_hard))
+            {
+                child_fail(status, LaunchStage::SetRlimits, e as i32);
+            }
+        }
+
+        if let Some(nice) = p.nice {
+            if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                child_fail(status, LaunchStage::SetPriority, errno());
+            }
+        }
+
+        if let Some(groups) = &p.groups {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                child_fail(status, LaunchStage::SetUidGid, errno());
+            }
+        }
+        if let Some(gid) = p.gid {
+            if libc::setgid(gid) != 0 {
+                child_fail(status, LaunchStage::SetUidGid, errno());
+            }
+        }
+        if let Some(uid) = p.uid {
+            if libc::setuid(uid) != 0 {
+                child_fail(status, LaunchStage::SetUidGid, errno());
+            }
+        }
+
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+
+        // Like execvp: skip candidates that do not exist, remember EACCES.
+        let mut err = libc::ENOENT;
+        let mut saw_eacces = false;
+        for path in &p.exec_paths {
+            libc::execve(path.as_ptr(), p.argv_ptrs.as_ptr(), p.env_ptrs.as_ptr());
+            err = errno();
+            match err {
+                libc::EACCES => saw_eacces = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP | libc::ESTALE => {}
+                _ => break,
+            }
+        }
+        if saw_eacces && matches!(err, libc::ENOENT | libc::ENOTDIR) {
+            err = libc::EACCES;
+        }
+        child_fail(status, LaunchStage::DoExec, err)
+    }
+}
+
+/// Writes `pid` in decimal after the `LISTEN_PID=` prefix, NUL-terminated.
+///
+/// # Safety
+/// `out` points to the child's copy of the buffer prepared before the fork,
+/// with room for the prefix, 20 digits and the NUL.
+unsafe fn write_pid(out: *mut u8, pid: libc::pid_t) {
+    let prefix = b"LISTEN_PID=".len();
+    let mut digits = [0u8; 20];
+    let mut n = pid as u64;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: in bounds, per the contract above.
+        unsafe { *out.add(prefix + i) = digits[len - 1 - i] };
+    }
+    // SAFETY: as above.
+    unsafe { *out.add(prefix + len) = 0 };
+}
