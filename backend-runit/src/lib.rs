@@ -7,6 +7,7 @@ pub mod errstr;
 pub mod supervise;
 mod sv;
 mod chpst;
+mod svlogd;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
@@ -21,6 +22,7 @@ pub fn personality(name: &str) -> Option<Personality> {
         "chpst" | "envdir" | "envuidgid" | "pgrphack" | "setuidgid" | "setlock" | "softlimit" => {
             Some(chpst::main)
         }
+        "svlogd" => Some(svlogd::main),
         _ => None,
     }
 }
