@@ -4,21 +4,67 @@
 
 use std::ffi::OsString;
 use std::path::Path;
+use std::process::ExitCode;
 
-fn main() {
+use clap::{Parser, Subcommand};
+
+/// One supervisor for runit service directories and dinit service
+/// descriptions.
+#[derive(Debug, Parser)]
+#[command(name = "braid", version, after_help = PROGRAMS_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+const PROGRAMS_HELP: &str = "\
+Programs (run as `braid PROGRAM ARGS...`, or through a symlink named PROGRAM):
+  dinit-check dinitctl dinit-monitor
+  sv chpst envdir envuidgid pgrphack setuidgid setlock softlimit svlogd";
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run a built-in example session and show each state change live.
+    Demo(braid_turnstile::demo::DemoArgs),
+    /// Any of the programs listed below, with its own arguments.
+    #[command(external_subcommand)]
+    Program(Vec<OsString>),
+}
+
+/// The program this face offers under `name`.
+fn personality(name: &str) -> Option<fn(Vec<OsString>) -> i32> {
+    braid_dinit::personality(name).or_else(|| braid_runit::personality(name))
+}
+
+fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let name = args
+    let invoked_as = args
         .first()
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let personality = braid_dinit::personality(&name).or_else(|| braid_runit::personality(&name));
-    let code = match personality {
+    let code = match personality(&invoked_as) {
         Some(program) => program(args),
-        None => {
-            eprintln!("braid: no program called {name}");
-            100
-        }
+        None => run_cli(),
     };
-    std::process::exit(code);
+    ExitCode::from(u8::try_from(code).unwrap_or(111))
+}
+
+fn run_cli() -> i32 {
+    match Cli::parse().command {
+        Commands::Demo(args) => braid_turnstile::demo::run(&args),
+        Commands::Program(argv) => {
+            let name = argv
+                .first()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match personality(&name) {
+                Some(program) => program(argv),
+                None => {
+                    eprintln!("braid: no program called {name:?} (see braid --help)");
+                    2
+                }
+            }
+        }
+    }
 }
