@@ -103,6 +103,62 @@ fn status_lines_match_real_sv() {
     );
 }
 
+/// A directory that borrows a live runsv's `ok` FIFO (by hard link) and a
+/// copy of its status, so that its other files can be broken at will.
+fn borrowed(tree: &Tree, root: &Path, name: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    fs::create_dir_all(dir.join("supervise")).unwrap();
+    fs::copy(
+        tree.service("a/supervise/status"),
+        dir.join("supervise/status"),
+    )
+    .unwrap();
+    fs::hard_link(tree.service("a/supervise/ok"), dir.join("supervise/ok")).unwrap();
+    dir
+}
+
+#[test]
+fn odd_service_dirs_match_real_sv() {
+    if let Some(why) = missing_peers() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tree = Tree::start("sv-odd");
+    let root = tree.root().to_path_buf();
+
+    // log/ exists but was never supervised: the logger's status cannot be
+    // read, and the service's record is printed again under `log`.
+    let nolog = borrowed(&tree, &root, "nolog");
+    fs::create_dir_all(nolog.join("log")).unwrap();
+    let out = compare(&tree, &["status", "./nolog"], &root);
+    assert!(
+        out.stdout.contains("; warning: ./nolog/log: unable to open supervise/ok: file does not exist\nrun: log: (pid "),
+        "{out:?}"
+    );
+    assert_eq!(out.code, Some(1));
+
+    // log is a file: chdir fails with something other than ENOENT.
+    let filelog = borrowed(&tree, &root, "filelog");
+    fs::write(filelog.join("log"), "").unwrap();
+    compare(&tree, &["status", "./filelog"], &root);
+
+    // `down` and `check` that cannot be stat'ed (symlink loops).
+    let loopy = borrowed(&tree, &root, "loopy");
+    std::os::unix::fs::symlink("down", loopy.join("down")).unwrap();
+    std::os::unix::fs::symlink("check", loopy.join("check")).unwrap();
+    let out = compare(&tree, &["status", "./loopy"], &root);
+    assert_eq!(
+        out.stderr,
+        "warning: unable to stat ./loopy/down: symbolic link loop\n"
+    );
+    compare(&tree, &["-w", "1", "check", "./loopy"], &root);
+    // An empty status file.
+    let empty = borrowed(&tree, &root, "empty");
+    fs::write(empty.join("supervise/status"), "").unwrap();
+    compare(&tree, &["status", "./empty", "./loopy", "a"], &root);
+    compare(&tree, &["-v", "up", "./empty"], &root);
+}
+
 #[test]
 fn usage_and_option_errors_match_real_sv() {
     if let Some(why) = missing_peers() {
