@@ -16,6 +16,8 @@ use crate::description::{
     LoadError, LogType, Problem, ServiceDescription, ServiceType,
 };
 
+mod online;
+
 const APP: &str = "dinit-check";
 const MAX_DEP_DEPTH: usize = 32;
 
@@ -40,6 +42,7 @@ struct Args {
     dirs: Vec<String>,
     user: bool,
     online: bool,
+    socket_path: Option<String>,
     env_file: Option<String>,
     services: Vec<String>,
 }
@@ -50,6 +53,7 @@ fn parse_args(argv: &[OsString]) -> Result<Args, i32> {
         dirs: Vec::new(),
         user: !nix::unistd::getuid().is_root(),
         online: false,
+        socket_path: None,
         env_file: None,
         services: Vec::new(),
     };
@@ -76,7 +80,8 @@ fn parse_args(argv: &[OsString]) -> Result<Args, i32> {
             "--system" | "-s" => args.user = false,
             "--user" | "-u" => args.user = true,
             "--socket-path" | "-p" => {
-                value("--socket-path/-p should be followed by socket path")?;
+                args.socket_path =
+                    Some(value("--socket-path/-p should be followed by socket path")?)
             }
             "--online" | "-n" => args.online = true,
             "--env-file" | "-e" => {
@@ -172,12 +177,55 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(status) => return status,
     };
-    if args.online {
-        // Reading service directories and the environment from a running
-        // daemon is not available yet; say so rather than check offline.
-        eprintln!("{APP}: online mode is not supported by this implementation");
-        return 1;
+    let (dirs, ctx) = if args.online {
+        let Some(path) = args
+            .socket_path
+            .clone()
+            .or_else(|| online::default_socket_path(args.user))
+        else {
+            eprintln!("{APP}: cannot locate user home directory (set XDG_RUNTIME_DIR, HOME, check /etc/passwd file, or specify socket path via -p)");
+            return 1;
+        };
+        match online::query(&path) {
+            Ok(daemon) => (
+                daemon.dirs,
+                Context {
+                    env: daemon.env,
+                    original: description::process_env(),
+                    full_name_in_env: true,
+                },
+            ),
+            Err(msg) => {
+                eprintln!("{APP}: {msg}");
+                return 1;
+            }
+        }
+    } else {
+        match offline_config(&args) {
+            Ok(config) => config,
+            Err(status) => return status,
+        }
+    };
+    let mut services = args.services;
+    if services.is_empty() {
+        services.push("boot".into());
     }
+    let status = Checker {
+        dirs,
+        ctx,
+        offline: !args.online,
+        errors: false,
+        set: BTreeMap::new(),
+        to_check: services.iter().map(|s| (s.clone(), 0)).collect(),
+    }
+    .run(services.len());
+    let _ = std::io::stdout().flush();
+    status
+}
+
+/// Service directories and environment from the command line and the
+/// defaults; `Err` is the exit status after a message.
+fn offline_config(args: &Args) -> Result<(Vec<String>, Context), i32> {
     let dirs = if args.dirs.is_empty() {
         description::default_service_dirs(!args.user)
     } else {
@@ -199,13 +247,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
                 &mut ctx.env,
                 &mut |w| {
                     match w {
-                        EnvFileWarning::InvalidSetting(l) => eprintln!(
-                            "{APP}: warning: invalid environment variable setting in environment file {file} (line {l})"
-                        ),
-                        EnvFileWarning::BadCommand(l) => eprintln!(
-                            "{APP}: warning: bad command in environment file {file} (line {l})"
-                        ),
-                    }
+                    EnvFileWarning::InvalidSetting(l) => eprintln!(
+                        "{APP}: warning: invalid environment variable setting in environment file {file} (line {l})"
+                    ),
+                    EnvFileWarning::BadCommand(l) => eprintln!(
+                        "{APP}: warning: bad command in environment file {file} (line {l})"
+                    ),
+                }
                 },
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -214,29 +262,19 @@ pub fn main(argv: Vec<OsString>) -> i32 {
                     "{APP}: error reading environment file {file}: {}",
                     strerror(e.raw_os_error().unwrap_or(nix::libc::EIO))
                 );
-                return 1;
+                return Err(1);
             }
         }
     }
-    let mut services = args.services;
-    if services.is_empty() {
-        services.push("boot".into());
-    }
-    let status = Checker {
-        dirs,
-        ctx,
-        errors: false,
-        set: BTreeMap::new(),
-        to_check: services.iter().map(|s| (s.clone(), 0)).collect(),
-    }
-    .run(services.len());
-    let _ = std::io::stdout().flush();
-    status
+    Ok((dirs, ctx))
 }
 
 struct Checker {
     dirs: Vec<String>,
     ctx: Context,
+    /// Variables substituted from our own environment rather than the
+    /// daemon's: warn about it.
+    offline: bool,
     errors: bool,
     set: BTreeMap<String, Record>,
     /// Names to check with their dependency depth; grows as checking goes.
@@ -310,7 +348,7 @@ impl Checker {
         let source = find_description(name, &self.dirs).map_err(|e| e.to_string())?;
         let mut reporter = Reporter {
             name,
-            offline: true,
+            offline: self.offline,
             warned_subst: false,
             errors: &mut self.errors,
         };

@@ -374,3 +374,62 @@ fn deep_dependency_chains() {
     t.same(&["-d", "sd", "s0"]);
     t.same(&["-d", "sd", "s5"]);
 }
+
+/// A real `dinit --user` daemon, killed on drop.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn online_mode_uses_the_daemons_directories_and_environment() {
+    let Some(t) = Tree::new() else { return };
+    let dinit = t.real.with_file_name("dinit");
+    t.file(
+        "sd/boot",
+        "type = process\ncommand = /bin/sleep 60\nlogfile = logs-$ONLY_IN_DAEMON/out\n",
+    )
+    .file(
+        "sd/other",
+        "type = internal\ndepends-on = boot\nwaits-for = absent\n",
+    )
+    // Only with the daemon's value does the log directory exist.
+    .dir("sd/logs-daemon-value");
+    let sock = t.root.join("sock");
+    let child = Command::new(&dinit)
+        .args(["-u", "-q", "-d", "sd", "-p"])
+        .arg(&sock)
+        .arg("boot")
+        .current_dir(&t.root)
+        .env("ONLY_IN_DAEMON", "daemon-value")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dinit did not create its socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sock = sock.to_string_lossy().into_owned();
+    t.same(&["-n", "-p", &sock, "other"]);
+    t.same(&[
+        "--online",
+        "--socket-path",
+        &sock,
+        "-d",
+        "ignored",
+        "boot",
+        "nosuch",
+    ]);
+    t.same(&["-n", "-p", "no-such-socket", "other"]);
+}
