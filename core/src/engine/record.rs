@@ -67,7 +67,9 @@ impl Processes {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
-    pub spec: ServiceSpec,
+    /// Boxed: the spec is large and read rarely, and the record vector
+    /// grows by doubling, so keeping it out of line keeps that slack small.
+    pub spec: Box<ServiceSpec>,
     /// False for a placeholder: a name something refers to that was never
     /// loaded. Placeholders are never listed and cannot start.
     pub loaded: bool,
@@ -114,7 +116,7 @@ pub(crate) struct Record {
 impl Record {
     pub fn new(spec: ServiceSpec, loaded: bool) -> Record {
         Record {
-            spec,
+            spec: Box::new(spec),
             loaded,
             state: State::Stopped,
             target: State::Stopped,
