@@ -236,8 +236,9 @@ fn includes_and_dependency_directories() {
     .file("sd/h", "type = internal\n")
     .file("sd/real/r", "type = internal\n@include inc\n")
     .file("sd/real/inc", "depends-on = h\n")
-    .link("sd/r", "real/r");
-    for s in ["a", "b", "c", "d", "e", "f", "g", "r"] {
+    .link("sd/r", "real/r")
+    .file("sd/selfinc", "type = internal\n@include selfinc\n");
+    for s in ["a", "b", "c", "d", "e", "f", "g", "r", "selfinc"] {
         t.same(&["-d", "sd", s]);
     }
     t.same(&["-d", "nowhere", "-d", "sd/", "g"]);

@@ -245,7 +245,15 @@ impl Parser<'_> {
             .subst_global(&value.text)
             .map_err(|m| self.fatal(m, None, Some(meta)))?;
         let resolve_dir = stack.top().resolve_dir.clone();
-        match lookup::open_following_links(&resolve_dir, &path) {
+        // dinit keeps two descriptors open per file on the stack and has no
+        // other limit on nesting, so an include loop ends when descriptors
+        // run out; the same bound keeps a loop here finite.
+        let opened = if descriptors_exhausted(stack.0.len()) {
+            Err(nix::libc::EMFILE)
+        } else {
+            lookup::open_following_links(&resolve_dir, &path)
+        };
+        match opened {
             Ok((real_dir, mut file)) => {
                 let mut bytes = Vec::new();
                 if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
@@ -844,6 +852,22 @@ fn dep_type(setting: &str) -> DepType {
         "waits-for" => DepType::WaitsFor,
         _ => DepType::PreparedBy,
     }
+}
+
+/// Whether opening one more included file (two descriptors in dinit: the
+/// file and its directory) would run out of descriptor numbers.
+fn descriptors_exhausted(files_open: usize) -> bool {
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    // Descriptors below the limit that are in use, less the one listing them.
+    let in_use = std::fs::read_dir("/proc/self/fd").map_or(3, |d| {
+        d.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|&fd| fd < limit)
+            .count()
+            .saturating_sub(1) as u64
+    });
+    in_use + 2 * (files_open as u64 + 1) > limit
 }
 
 fn libc_eio() -> i32 {
