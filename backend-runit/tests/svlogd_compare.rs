@@ -429,3 +429,58 @@ fn alarm_rotates_and_term_drops_the_pending_line() {
     assert!(out.contains("== @T.s 744\nfirst\\n"), "{out}");
     assert!(out.contains("== current 744\nsecond\\n\n"), "{out}");
 }
+
+/// Datagrams that arrived on `socket` so far.
+fn datagrams(socket: &std::net::UdpSocket) -> Vec<String> {
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    got
+}
+
+#[test]
+fn udp_copies() {
+    let Some(p) = pair() else { return };
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let port = socket.local_addr().expect("addr").port();
+    let input = b"one\ntwo is a longer line\n";
+    let mut seen = Vec::new();
+    for kind in ['u', 'U'] {
+        let config = format!("u0.0.0.0\n{kind}127.0.0.1:{port}\npP:\n-two*\n+*lo*\n");
+        same(&p, &["-l", "12", "log"], Some(config.as_bytes()), input);
+        seen.push(datagrams(&socket));
+    }
+    // real first, then braid: the same datagrams, cut at -l with "..."
+    let each = ["P:one\n", "P:two is a lon...\n"];
+    assert_eq!(seen[0], [each, each].concat(), "{seen:?}");
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn hangup_rereads_config() {
+    let Some(p) = pair() else { return };
+    use nix::sys::signal::Signal;
+    let out = same_live(&p, |side| {
+        let mut r = Running::start(side, &["-v", "log"]);
+        r.feed(b"before\n");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert!(
+            wait_until(deadline, || current_has(side, "before")),
+            "{}",
+            side.label
+        );
+        write_file(&side.work.join("log"), "config", b"pNEW:\n");
+        r.signal(Signal::SIGHUP);
+        let reopened = || stderr_has(side, "append: log/current");
+        assert!(wait_until(deadline, reopened), "{}: no reopen", side.label);
+        r.feed(b"after\n");
+        r.finish()
+    });
+    assert!(
+        out.contains("== current 744\nbefore\\nNEW:after\\n"),
+        "{out}"
+    );
+}
