@@ -12,11 +12,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use braid_runit::supervise::{Record, RunState, SuperviseFiles, Tai64N, Want};
+use braid_runit::supervise::{Record, RunState, Supervise, SuperviseFiles, Tai64N, Want, Which};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use sv_support::{run, state_of, wait_for, write_exec, Scratch, REAL_SV};
+use sv_support::{run, state_of, take_seconds, wait_for, write_exec, Scratch, REAL_SV};
 
 const REAL_RUNSV: &str = "/usr/bin/runsv";
 
@@ -163,9 +163,10 @@ fn real_sv_reads_what_braid_writes() {
         state: RunState::Run,
     };
     let out = status(&r);
-    assert_eq!(
-        out.stdout,
-        "run: ./svc: (pid 4242) 3600s, paused, want down, got TERM\n"
+    assert_about(
+        &out.stdout,
+        "run: ./svc: (pid 4242) Ns, paused, want down, got TERM\n",
+        3600,
     );
     assert_eq!(
         fs::read_to_string(svc.join("supervise/stat")).unwrap(),
@@ -180,9 +181,10 @@ fn real_sv_reads_what_braid_writes() {
         state: RunState::Down,
         ..r
     };
-    assert_eq!(
-        status(&r).stdout,
-        "down: ./svc: 3600s, normally up, want up\n"
+    assert_about(
+        &status(&r).stdout,
+        "down: ./svc: Ns, normally up, want up\n",
+        3600,
     );
     fs::write(svc.join("down"), "").unwrap();
     r = Record {
@@ -190,8 +192,105 @@ fn real_sv_reads_what_braid_writes() {
         state: RunState::Finish,
         ..r
     };
-    assert_eq!(
-        status(&r).stdout,
-        "finish: ./svc: (pid 7) 3600s, normally down\n"
+    assert_about(
+        &status(&r).stdout,
+        "finish: ./svc: (pid 7) Ns, normally down\n",
+        3600,
     );
+}
+
+/// `text` is `pattern` with the one seconds field `secs` or one more
+/// (a second boundary may pass while sv runs).
+fn assert_about(text: &str, pattern: &str, secs: u64) {
+    let (shape, found) = take_seconds(text);
+    assert_eq!(shape, pattern, "{text:?}");
+    assert!(
+        found.len() == 1 && (secs..=secs + 1).contains(&found[0]),
+        "{text:?}"
+    );
+}
+
+/// A directory set up by braid looks like a live runsv to the real tools:
+/// `sv status` reads it, `sv` commands arrive on the control FIFO, and a
+/// real runsv refuses to start on it because the lock is held.
+#[test]
+fn real_tools_accept_braids_supervise_dir() {
+    if !Path::new(REAL_SV).exists() || !Path::new(REAL_RUNSV).exists() {
+        eprintln!("skipped: runit not installed (apt-get install runit)");
+        return;
+    }
+    let tmp = Scratch::new("supervise-setup");
+    let svc = tmp.0.join("svc");
+    write_exec(&svc.join("run"), "exec sleep 1000");
+    let record = Record {
+        since: Tai64N {
+            secs: braid_runit::supervise::Tai64(Tai64N::now().secs.0 - 3600),
+            nanos: 500,
+        },
+        pid: Some(31337),
+        paused: false,
+        want: Want::Up,
+        got_term: false,
+        state: RunState::Run,
+    };
+    let (sup, report) = Supervise::open(&svc, Which::Service, &record, true).expect("setup");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    let out = run(
+        Path::new(REAL_SV),
+        None,
+        &["status", "./svc"],
+        &tmp.0,
+        &tmp.0,
+        &[],
+    );
+    assert_about(&out.stdout, "run: ./svc: (pid 31337) Ns\n", 3600);
+    assert_eq!(out.code, Some(0));
+
+    // want is up, so sv does not send `u`. restart sends `tcu`, and with a
+    // status older than sv's start the `t` check cannot pass: timeout.
+    let out = run(
+        Path::new(REAL_SV),
+        None,
+        &["up", "./svc"],
+        &tmp.0,
+        &tmp.0,
+        &[],
+    );
+    assert_eq!((out.stdout.as_str(), out.code), ("", Some(0)));
+    assert_eq!(sup.read_command().unwrap(), None);
+    let out = run(
+        Path::new(REAL_SV),
+        None,
+        &["restart", "./svc"],
+        &tmp.0,
+        &tmp.0,
+        &[("SVWAIT", "0")],
+    );
+    assert_about(&out.stdout, "timeout: run: ./svc: (pid 31337) Ns\n", 3600);
+    let got: Vec<Option<u8>> = (0..4).map(|_| sup.read_command().unwrap()).collect();
+    assert_eq!(got, [Some(b't'), Some(b'c'), Some(b'u'), None]);
+
+    let runsv = Command::new(REAL_RUNSV)
+        .arg("svc")
+        .current_dir(&tmp.0)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runsv");
+    assert_eq!(
+        String::from_utf8_lossy(&runsv.stderr),
+        "runsv svc: fatal: unable to lock supervise/lock: temporary failure\n"
+    );
+    assert_eq!(runsv.status.code(), Some(111));
+
+    drop(sup);
+    let out = run(
+        Path::new(REAL_SV),
+        None,
+        &["status", "./svc"],
+        &tmp.0,
+        &tmp.0,
+        &[],
+    );
+    assert_eq!(out.stdout, "fail: ./svc: runsv not running\n");
 }

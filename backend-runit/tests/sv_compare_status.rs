@@ -7,7 +7,7 @@ mod sv_support;
 use std::fs;
 use std::path::Path;
 
-use sv_support::{assert_same, missing_peers, run, Outcome, Tree, REAL_SV};
+use sv_support::{assert_same, missing_peers, run, Match, Outcome, Tree, REAL_SV};
 
 /// Runs both at the same time, so that the seconds they print agree even
 /// for commands that wait.
@@ -23,7 +23,7 @@ fn both(tree: &Tree, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (Outcom
 
 fn compare(tree: &Tree, args: &[&str], cwd: &Path) -> Outcome {
     let (real, ours) = both(tree, args, cwd, &[]);
-    assert_same(&format!("sv {args:?}"), &real, &ours, true);
+    assert_same(&format!("sv {args:?}"), &real, &ours, Match::Exact);
     real
 }
 
@@ -217,7 +217,7 @@ fn signals_and_check_match_real_sv() {
     );
     assert_eq!(timeout.code, Some(1));
     let (real, ours) = both(&tree, &["-v", "up", "d"], &root, &[("SVWAIT", "1")]);
-    assert_same("SVWAIT=1 sv -v up d", &real, &ours, true);
+    assert_same("SVWAIT=1 sv -v up d", &real, &ours, Match::Exact);
     fs::write(tree.service("d/ready"), "").unwrap();
     let ok = compare(&tree, &["check", "d"], &root);
     assert!(ok.stdout.starts_with("ok: run: d: (pid "), "{ok:?}");

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use braid_runit::supervise::RunState;
-use sv_support::{assert_same, run, Outcome, Tree, REAL_RUNSVDIR, REAL_SV};
+use sv_support::{assert_same, run, Match, Outcome, Tree, REAL_RUNSVDIR, REAL_SV};
 
 fn main() -> ExitCode {
     if let Some(name) = std::env::var_os("BRAID_SV_ARGV0") {
@@ -49,7 +49,7 @@ fn both(tree: &Tree, argv0: &str, args: &[&str], cwd: &Path) -> (Outcome, Outcom
 
 fn compare(tree: &Tree, argv0: &str, args: &[&str], cwd: &Path) -> Outcome {
     let (real, ours) = both(tree, argv0, args, cwd);
-    assert_same(&format!("{argv0} {args:?}"), &real, &ours, true);
+    assert_same(&format!("{argv0} {args:?}"), &real, &ours, Match::Exact);
     real
 }
 
@@ -116,7 +116,7 @@ fn lsb_mode_matches_real_sv() {
         }
         let ours = run(&me, None, args, &root, &svdir, &[("BRAID_SV_ARGV0", name)]);
         tree.wait_state(name, *after);
-        assert_same(&format!("{name} {args:?}"), &real, &ours, false);
+        assert_same(&format!("{name} {args:?}"), &real, &ours, Match::Shape);
     }
     // d's check script fails: timeout, exit 1.
     let timeout = compare(&tree, "d", &["-w", "1", "start"], &root);
