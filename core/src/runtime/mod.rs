@@ -322,6 +322,11 @@ impl Runtime {
         self.children.len()
     }
 
+    /// How many engine timers are armed.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }
