@@ -329,3 +329,30 @@ fn child_runs_in_its_own_session() {
         "pgid and sid are the child's pid"
     );
 }
+
+#[test]
+fn inherit_keeps_braids_stdout_and_stderr_and_null_discards() {
+    let _serial = serial();
+    let dir = Scratch::new("launch-inherit");
+    let targets = |stdout: Stdout<'static>| {
+        let file = dir.path("targets");
+        let script = format!(
+            r#"x=$(readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2); echo "$x" > {}"#,
+            file.display()
+        );
+        let mut launch = Launch::new(["sh", "-c", &script]);
+        launch.envs(path_env()).stdout(stdout);
+        let pid = launch.spawn().expect("launch");
+        assert!(matches!(wait_exit(pid, LIMIT), WaitStatus::Exited(_, 0)));
+        read_file(&file)
+    };
+    let ours = |fd: i32| {
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        target.display().to_string()
+    };
+    assert_eq!(
+        targets(Stdout::Inherit),
+        format!("/dev/null\n{}\n{}\n", ours(1), ours(2))
+    );
+    assert_eq!(targets(Stdout::Null), "/dev/null\n/dev/null\n/dev/null\n");
+}

@@ -233,6 +233,7 @@ impl<'fd> Launch<'fd> {
                 Stdout::Fd(fd) => Some(fd.as_raw_fd()),
                 _ => None,
             },
+            stdout_null: matches!(self.stdout, Stdout::Null),
             notify: self.notify.as_ref().map(|(fd, _)| fd.as_raw_fd()),
             socket: self.socket.as_ref().map(AsRawFd::as_raw_fd),
         };
@@ -528,6 +529,8 @@ struct ChildFds {
     devnull: Option<RawFd>,
     stdin: Option<RawFd>,
     stdout: Option<RawFd>,
+    /// Output goes to `devnull` (rather than being inherited).
+    stdout_null: bool,
     notify: Option<RawFd>,
     socket: Option<RawFd>,
 }
@@ -631,8 +634,10 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
                 child_fail(status, LaunchStage::OpenLogFile, errno());
             }
             Some(fd)
+        } else if fds.stdout_null {
+            devnull
         } else {
-            stdout.or(devnull)
+            stdout // `None`: inherit braid's fds 1 and 2
         };
         if let Some(fd) = output {
             if libc::dup2(fd, 1) < 0 || libc::dup2(fd, 2) < 0 {
