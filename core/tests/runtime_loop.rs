@@ -504,3 +504,74 @@ fn an_fd_source_can_drive_the_engine() {
         state(rt, ids[0]) == State::Started
     });
 }
+
+#[test]
+fn activation_socket_is_passed_and_closed_on_stop() {
+    let _serial = serial();
+    let dir = Scratch::new("socket");
+    let socket = |path: std::path::PathBuf| braid_core::spec::SocketSpec {
+        path,
+        mode: 0o600,
+        uid: None,
+        gid: None,
+    };
+    let mut good = sleeper("listener");
+    good.socket = Some(socket(dir.path("ok.sock")));
+    let mut bad = sleeper("blocked");
+    bad.socket = Some(socket(dir.path("regular-file")));
+    bad.restart.mode = RestartMode::Never;
+    std::fs::write(dir.path("regular-file"), "not a socket").unwrap();
+    let (mut rt, ids) = runtime(vec![good, bad]);
+    let [good, bad] = ids[..] else { unreachable!() };
+
+    start(&mut rt, good);
+    start(&mut rt, bad);
+    wait_for(&mut rt, "listener started, blocked failed", |rt| {
+        state(rt, good) == State::Started && state(rt, bad) == State::Stopped
+    });
+    assert_eq!(
+        rt.engine().status(bad).exec_failure,
+        Some(LaunchFailure {
+            stage: LaunchStage::SetupActivationSocket,
+            errno: Errno::EEXIST
+        })
+    );
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(dir.path("ok.sock")).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let pid = rt.engine().status(good).pid.unwrap();
+    let fd3 = std::fs::read_link(format!("/proc/{pid}/fd/3")).unwrap();
+    assert!(fd3.to_string_lossy().starts_with("socket:"), "{fd3:?}");
+    std::os::unix::net::UnixStream::connect(dir.path("ok.sock")).expect("connect while up");
+
+    rt.command(
+        good,
+        Command::Stop {
+            pin: false,
+            gentle: false,
+        },
+    )
+    .unwrap();
+    wait_for(&mut rt, "listener stopped", |rt| {
+        state(rt, good) == State::Stopped
+    });
+    let refused = std::os::unix::net::UnixStream::connect(dir.path("ok.sock"));
+    assert!(
+        refused.is_err(),
+        "the socket is closed once the service is down"
+    );
+}
+
+#[test]
+fn signal_handlers_are_called_in_the_loop() {
+    let _serial = serial();
+    let (mut rt, _) = runtime(vec![]);
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&got);
+    rt.on_signal(Signal::SIGUSR1, move |_, sig| seen.borrow_mut().push(sig))
+        .unwrap();
+    kill(Pid::this(), Signal::SIGUSR1).unwrap();
+    wait_for(&mut rt, "SIGUSR1 handled", |_| !got.borrow().is_empty());
+    assert_eq!(*got.borrow(), [Signal::SIGUSR1]);
+}

@@ -30,6 +30,13 @@
 //!   output is `Output::Buffer`.
 //!
 //! Handlers and listeners must not call `run`, `turn` or `run_until`.
+//!
+//! # Children
+//!
+//! The runtime reaps every child of the process (`waitpid(-1)`), and makes
+//! the process a child subreaper (so that double-forking daemons come back
+//! to it): while a `Runtime` exists, nothing else in the process may wait
+//! for children of its own.
 
 pub mod launch;
 pub mod output;
@@ -181,6 +188,7 @@ struct BufferState {
 pub struct Runtime {
     engine: Engine,
     poll: Poll,
+    events: Events,
     epoch: Instant,
     options: Options,
     signals: SignalPipe,
@@ -248,6 +256,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             poll,
+            events: Events::with_capacity(256),
             epoch: Instant::now(),
             options,
             signals,
@@ -483,8 +492,7 @@ impl Runtime {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut events = Events::with_capacity(256);
-        match self.poll.poll(&mut events, timeout) {
+        match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -495,7 +503,11 @@ impl Runtime {
         // Pipes first, signals last: output and readiness written before a
         // process exited are seen before its exit is reported.
         let mut signalled = false;
-        let ready: Vec<(Token, Ready)> = events.iter().map(|e| (e.token(), Ready::of(e))).collect();
+        let ready: Vec<(Token, Ready)> = self
+            .events
+            .iter()
+            .map(|e| (e.token(), Ready::of(e)))
+            .collect();
         for (token, ready) in ready {
             if token == SIGNAL_TOKEN {
                 signalled = true;
