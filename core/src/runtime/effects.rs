@@ -98,7 +98,7 @@ impl Runtime {
         let fd_err = |stage| {
             move |e: io::Error| LaunchFailure {
                 stage,
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())),
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
             }
         };
 
@@ -396,10 +396,6 @@ impl Runtime {
     }
 }
 
-fn libc_eio() -> i32 {
-    Errno::EIO as i32
-}
-
 /// Reads at most 20 bytes of a pid file and parses them as C's `strtoull`
 /// with base 0 would; the pid must be positive and fit a `pid_t`.
 fn read_pid(path: &Path) -> Result<i32, String> {
@@ -419,7 +415,7 @@ fn read_pid(path: &Path) -> Result<i32, String> {
 }
 
 fn strerror(e: &io::Error) -> &'static str {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())).desc()
+    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)).desc()
 }
 
 /// C `strtoull(s, &end, 0)`: leading white space, an optional sign, then
