@@ -575,3 +575,28 @@ fn signal_handlers_are_called_in_the_loop() {
     wait_for(&mut rt, "SIGUSR1 handled", |_| !got.borrow().is_empty());
     assert_eq!(*got.borrow(), [Signal::SIGUSR1]);
 }
+
+#[test]
+fn the_loader_supplies_a_chained_service() {
+    let _serial = serial();
+    let mut first = ServiceSpec::process("first", ["true"]);
+    first.restart.mode = RestartMode::Never;
+    first.chain_to = Some("second".into());
+    let (mut rt, ids) = runtime(vec![first]);
+    let asked = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&asked);
+    rt.set_loader(move |rt, name| {
+        seen.borrow_mut().push(name.to_string());
+        rt.engine_mut()
+            .load(sleeper(name))
+            .map_err(|e| format!("{e:?}"))
+    });
+    start(&mut rt, ids[0]);
+    wait_for(&mut rt, "second started", |rt| {
+        rt.engine()
+            .lookup("second")
+            .is_some_and(|id| state(rt, id) == State::Started)
+    });
+    assert_eq!(*asked.borrow(), ["second"]);
+    assert_eq!(state(&rt, ids[0]), State::Stopped);
+}
