@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 
 mod check;
+mod daemon;
 pub mod description;
 pub mod protocol;
 mod dinitctl;
@@ -16,6 +17,7 @@ pub type Personality = fn(Vec<OsString>) -> i32;
 /// The program called `name`, if this face has one.
 pub fn personality(name: &str) -> Option<Personality> {
     match name {
+        "dinit" => Some(daemon::main),
         "dinit-check" => Some(check::main),
         "dinitctl" => Some(dinitctl::main),
         "dinit-monitor" => Some(monitor::main),
