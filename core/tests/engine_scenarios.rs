@@ -987,3 +987,54 @@ fn invalid_specs_are_refused_with_service_and_field() {
         "{err:?}"
     );
 }
+
+#[test]
+fn background_daemon_is_started_from_its_pid_file() {
+    let mut w = World::new();
+    let mut s = ServiceSpec::new(
+        "daemon",
+        Kind::BackgroundProcess {
+            pid_file: "/run/daemon.pid".into(),
+        },
+    );
+    s.start = CommandLine::new(["daemon", "--fork"]);
+    w.load(s);
+    w.cmd("daemon", START).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("daemon"), State::Started);
+    let pid = w.engine.status(w.id("daemon")).pid;
+    assert!(pid.is_some(), "the pid from the file is the service's pid");
+    w.cmd("daemon", STOP).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("daemon"), State::Stopped);
+}
+
+#[test]
+fn unsupervised_daemon_counts_as_stopped_once_signalled() {
+    let mut w = World::new();
+    let mut s = ServiceSpec::new(
+        "daemon",
+        Kind::BackgroundProcess {
+            pid_file: "/run/daemon.pid".into(),
+        },
+    );
+    s.start = CommandLine::new(["daemon", "--fork"]);
+    w.load(s);
+    w.behave(
+        "daemon",
+        Behaviour {
+            unsupervised_daemon: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("daemon", START).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("daemon"), State::Started);
+    w.cmd("daemon", STOP).unwrap();
+    assert_eq!(
+        w.state("daemon"),
+        State::Stopped,
+        "no exit will ever be seen"
+    );
+    assert_eq!(w.signals_to("daemon"), [Signal::SIGTERM]);
+}

@@ -45,7 +45,10 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     let code = match personality(&invoked_as) {
         Some(program) => program(args),
-        None => run_cli(),
+        None if invoked_as.starts_with("braid") => run_cli(),
+        // Any other name is an init script linked to sv (runit's LSB mode:
+        // `/etc/init.d/foo start` acts on the service `foo`).
+        None => braid_runit::personality("sv").map_or(100, |sv| sv(args)),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(111))
 }

@@ -220,13 +220,22 @@ pub enum Event {
     ReadinessLost {
         service: ServiceId,
     },
-    /// The pid file of a background process was read: the daemon's pid, or
-    /// why it could not be had.
+    /// The pid file of a background process was read: the daemon, or why
+    /// it could not be had.
     PidFileRead {
         service: ServiceId,
-        result: Result<i32, String>,
+        result: Result<Daemon, String>,
     },
     TimerFired(TimerId),
+}
+
+/// The daemon a background service's pid file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Daemon {
+    pub pid: i32,
+    /// braid will see it exit (it is braid's child, or was reparented to
+    /// braid). An unsupervised daemon counts as stopped once signalled.
+    pub supervised: bool,
 }
 
 /// Something the engine wants done.
@@ -259,11 +268,10 @@ pub enum Effect {
     CancelTimer {
         timer: TimerId,
     },
-    /// A service the engine needs is not loaded (chain-to): load it, and
-    /// start it if `start`.
-    NeedService {
+    /// The service to chain to is not loaded: load it and start it. A
+    /// failure is logged as "Couldn't chain to service NAME: WHY".
+    ChainTo {
         name: String,
-        start: bool,
     },
     /// A service changed state; listeners (mirrors, clients, gates) care.
     Notify(Notification),

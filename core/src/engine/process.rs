@@ -125,8 +125,10 @@ impl Engine {
                     return;
                 }
                 match result {
-                    Ok(pid) => {
-                        self.rec_mut(service).procs.main_pid = Some(pid);
+                    Ok(daemon) => {
+                        let procs = &mut self.rec_mut(service).procs;
+                        procs.main_pid = Some(daemon.pid);
+                        procs.unsupervised = !daemon.supervised;
                         self.notify(service, ServiceEvent::ProcessChanged);
                         self.started(service);
                     }

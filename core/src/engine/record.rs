@@ -56,6 +56,8 @@ pub(crate) struct Processes {
     pub last_launch: Option<Time>,
     /// braid itself sent SIGINT to interrupt a start.
     pub interrupted_by_us: bool,
+    /// The main pid names a daemon braid cannot see exit.
+    pub unsupervised: bool,
 }
 
 impl Processes {

@@ -26,6 +26,8 @@ pub struct Behaviour {
     pub stop_delay: Option<Duration>,
     /// Ignores the stop signal (only SIGKILL ends it).
     pub ignores_term: bool,
+    /// A background daemon that is not braid's child (cannot be waited for).
+    pub unsupervised_daemon: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -315,12 +317,15 @@ impl World {
             Effect::ReadPidFile { service } => {
                 self.next_pid += 1;
                 let pid = self.next_pid;
-                self.running.insert((service, Role::Main), pid);
+                let supervised = !self.behaviour(service).unsupervised_daemon;
+                if supervised {
+                    self.running.insert((service, Role::Main), pid);
+                }
                 self.engine.event(
                     self.now,
                     Event::PidFileRead {
                         service,
-                        result: Ok(pid),
+                        result: Ok(super::Daemon { pid, supervised }),
                     },
                 );
             }
@@ -346,7 +351,7 @@ impl World {
                     event,
                 });
             }
-            Effect::NeedService { .. } | Effect::Log(_) => {}
+            Effect::ChainTo { .. } | Effect::Log(_) => {}
         }
     }
 

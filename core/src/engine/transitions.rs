@@ -656,6 +656,14 @@ impl Engine {
                         self.signal_main(id, Signal::SIGCONT);
                     }
                 }
+                if self.rec(id).procs.unsupervised {
+                    // braid cannot see it exit: signalled is stopped.
+                    let procs = &mut self.rec_mut(id).procs;
+                    procs.main_pid = None;
+                    procs.unsupervised = false;
+                    self.stopped(id);
+                    return;
+                }
                 if let Some(t) = stop_timeout {
                     self.arm_timer(id, TimerKind::StopTimeout, t);
                 }
@@ -732,10 +740,7 @@ impl Engine {
             Some(next_id) => {
                 self.mark_active(next_id);
             }
-            None => self.emit(super::Effect::NeedService {
-                name: next,
-                start: true,
-            }),
+            None => self.emit(super::Effect::ChainTo { name: next }),
         }
     }
 

@@ -19,8 +19,8 @@ use super::launch::{Launch, NotifyTarget, Stdin, Stdout};
 use super::output::{BufferSink, OutputPipe};
 use super::{BufferState, Runtime, Source};
 use crate::engine::{
-    Command, Effect, Event, LaunchFailure, LaunchStage, LogLevel, LogLine, Notification, Role,
-    ServiceEvent, ServiceId, State,
+    Command, Daemon, Effect, Event, LaunchFailure, LaunchStage, LogLevel, LogLine, Notification,
+    Role, ServiceEvent, ServiceId, State,
 };
 use crate::spec::{Kind, Output, Readiness, SocketSpec};
 
@@ -79,7 +79,7 @@ impl Runtime {
             Effect::ReadPidFile { service } => self.read_pid_file(service),
             Effect::ArmTimer { timer, at } => self.timers.arm(timer, at),
             Effect::CancelTimer { timer } => self.timers.cancel(timer),
-            Effect::NeedService { name, start } => self.need_service(&name, start),
+            Effect::ChainTo { name } => self.chain_to(&name),
             Effect::Notify(notification) => self.notify(&notification),
             Effect::Log(line) => self.log(&line),
         }
@@ -291,7 +291,7 @@ impl Runtime {
         };
         let result = read_pid(pid_file).and_then(|pid| self.adopt(service, pid));
         let exited = match &result {
-            Ok(pid) => self.children.orphan_exit(Pid::from_raw(*pid)),
+            Ok(daemon) => self.children.orphan_exit(Pid::from_raw(daemon.pid)),
             Err(_) => None,
         };
         self.pending_events
@@ -308,11 +308,15 @@ impl Runtime {
     /// Decides whether the daemon `pid` can be supervised: a child of braid
     /// (reparented to it) is tracked; an exited one is reported by the
     /// caller; another live process is accepted but cannot be waited for.
-    fn adopt(&mut self, service: ServiceId, pid: i32) -> Result<i32, String> {
+    fn adopt(&mut self, service: ServiceId, pid: i32) -> Result<Daemon, String> {
         let invalid = || format!("pid read from pidfile ({pid}) is not valid");
         let target = Pid::from_raw(pid);
+        let supervised = Daemon {
+            pid,
+            supervised: true,
+        };
         if self.children.has_orphan(target) {
-            return Ok(pid);
+            return Ok(supervised);
         }
         let flags = nix::sys::wait::WaitPidFlag::WEXITED
             | nix::sys::wait::WaitPidFlag::WNOHANG
@@ -320,7 +324,7 @@ impl Runtime {
         match nix::sys::wait::waitid(nix::sys::wait::Id::Pid(target), flags) {
             Ok(_) => {
                 self.children.insert(target, service, Role::Main);
-                Ok(pid)
+                Ok(supervised)
             }
             Err(Errno::ECHILD) => match kill(target, None) {
                 Err(Errno::ESRCH) => Err(invalid()),
@@ -333,33 +337,35 @@ impl Runtime {
                             self.engine.name(service)
                         ),
                     );
-                    Ok(pid)
+                    Ok(Daemon {
+                        pid,
+                        supervised: false,
+                    })
                 }
             },
             Err(_) => Err(invalid()),
         }
     }
 
-    fn need_service(&mut self, name: &str, start: bool) {
+    fn chain_to(&mut self, name: &str) {
         let Some(mut loader) = self.loader.take() else {
             self.log_text(
                 LogLevel::Error,
                 None,
-                format!("Couldn't load service {name}: no loader"),
+                format!("Couldn't chain to service {name}: no loader"),
             );
             return;
         };
         let loaded = loader(self, name);
         self.loader.get_or_insert(loader);
         match loaded {
-            Ok(id) if start => {
+            Ok(id) => {
                 let _ = self.command(id, Command::Start { pin: false });
             }
-            Ok(_) => {}
             Err(why) => self.log_text(
                 LogLevel::Error,
                 None,
-                format!("Couldn't load service {name}: {why}"),
+                format!("Couldn't chain to service {name}: {why}"),
             ),
         }
     }

@@ -24,7 +24,8 @@
 //!   "stop all services, exit 0 once all are stopped"; SIGHUP, SIGUSR1 and
 //!   SIGUSR2 keep their default action until a handler is set.
 //! - **a loader** (`set_loader`), asked for services the engine needs but
-//!   does not have (chain-to), and **a log sink** (`set_log_sink`), given
+//!   does not have (chain-to; its error text follows "Couldn't chain to
+//!   service NAME: " in the log), and **a log sink** (`set_log_sink`), given
 //!   the engine's log lines (stderr by default).
 //! - **in-memory logs** (`log_buffer`, `clear_log_buffer`) of services whose
 //!   output is `Output::Buffer`.
