@@ -8,6 +8,10 @@ pub mod supervise;
 mod sv;
 mod chpst;
 mod svlogd;
+mod mirror;
+mod runsv;
+mod runsvdir;
+pub mod service_dir;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
@@ -23,6 +27,8 @@ pub fn personality(name: &str) -> Option<Personality> {
             Some(chpst::main)
         }
         "svlogd" => Some(svlogd::main),
+        "runsvdir" => Some(runsvdir::main),
+        "runsv" => Some(runsv::main),
         _ => None,
     }
 }

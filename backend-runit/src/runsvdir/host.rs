@@ -1,0 +1,630 @@
+//! Everything the runit face keeps inside the runtime: the supervisors
+//! (one per service directory), which engine service belongs to which
+//! mirror, the scan of the services directory, and the deadlines.
+//!
+//! The runtime calls in through three doors, all registered by
+//! [`Host::install`]:
+//!
+//! - the listener, on every engine notification: rewrite that mirror's
+//!   files at once (so intermediate states such as "finish, no pid yet"
+//!   are written as runsv writes them) and ask for a deferred pass;
+//! - the wake pipe, read on the next loop turn, after the engine's effects
+//!   have been executed (the finish process now has its pid, the stop's
+//!   signals are sent): rewrite again, run `control/d`/`control/x`, move
+//!   exit sequences on, start services waiting for their dependencies;
+//! - the timerfd and the control FIFOs.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::rc::{Rc, Weak};
+
+use braid_core::engine::{Command, Notification, ServiceEvent, ServiceId, State};
+use braid_core::runtime::{HandlerResult, Runtime};
+use braid_core::spec::ServiceSpec;
+use mio::Interest;
+use nix::fcntl::OFlag;
+
+use super::scan::Scan;
+use super::supervisor::Supervisor;
+use super::timer::{Action, Timers};
+use crate::errstr::errstr;
+use crate::mirror::control::{self, Context};
+use crate::mirror::{hooks, Mirror};
+use crate::service_dir::{self, RESTART_DELAY};
+use crate::supervise::{Want, Which};
+
+/// Which program the host serves.
+#[derive(Debug)]
+pub enum Mode {
+    /// `runsv DIR`: exit 0 once its one supervisor has exited.
+    Runsv,
+    /// `runsvdir DIR`: supervisors come and go with the directory's entries.
+    Runsvdir(Scan),
+}
+
+#[derive(Debug)]
+pub struct Host {
+    this: Weak<RefCell<Host>>,
+    supervisors: HashMap<u64, Supervisor>,
+    next_key: u64,
+    by_id: HashMap<ServiceId, (u64, Which)>,
+    dirty: HashSet<u64>,
+    /// Some service started: those waiting for their dependencies may go.
+    started_any: bool,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+    pub timers: Timers,
+    pub mode: Mode,
+    /// Exit with this code once every supervisor has exited.
+    exit_when_empty: Option<i32>,
+}
+
+fn io_err(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+impl Host {
+    /// Creates the host and plugs it into `rt`.
+    pub fn install(rt: &mut Runtime, mode: Mode) -> io::Result<Rc<RefCell<Host>>> {
+        let (wake_read, wake_write) =
+            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io_err)?;
+        let timers = Timers::new().map_err(io_err)?;
+        let (wake_fd, timer_fd) = (wake_read.as_raw_fd(), timers.fd());
+        let host = Rc::new_cyclic(|this| {
+            RefCell::new(Host {
+                this: this.clone(),
+                supervisors: HashMap::new(),
+                next_key: 0,
+                by_id: HashMap::new(),
+                dirty: HashSet::new(),
+                started_any: false,
+                wake_read,
+                wake_write,
+                timers,
+                mode,
+                exit_when_empty: None,
+            })
+        });
+        let weak = Rc::downgrade(&host);
+        rt.add_listener(move |rt, n| {
+            if let Some(h) = weak.upgrade() {
+                h.borrow_mut().on_notify(rt, n);
+            }
+        });
+        let weak = Rc::downgrade(&host);
+        rt.register_fd(
+            wake_fd,
+            Interest::READABLE,
+            move |rt: &mut Runtime, _, _| {
+                if let Some(h) = weak.upgrade() {
+                    h.borrow_mut().on_wake(rt);
+                }
+                HandlerResult::Keep
+            },
+        )?;
+        let weak = Rc::downgrade(&host);
+        rt.register_fd(
+            timer_fd,
+            Interest::READABLE,
+            move |rt: &mut Runtime, _, _| {
+                if let Some(h) = weak.upgrade() {
+                    h.borrow_mut().on_timer(rt);
+                }
+                HandlerResult::Keep
+            },
+        )?;
+        Ok(host)
+    }
+
+    /// Whether a supervisor for the service called `name` is still there.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.supervisors.values().any(|s| s.label == name)
+    }
+
+    /// Asks for a deferred pass on the next loop turn.
+    fn wake(&self) {
+        let _ = nix::unistd::write(&self.wake_write, b"w");
+    }
+
+    // ----- starting a supervisor -----
+
+    /// Supervises the service directory `dir` under `name` (runsv's
+    /// startup): load, set up `supervise/` (and `log/supervise/`), listen
+    /// on the control FIFOs, start what is wanted up. Problems are printed
+    /// as runsv prints them; `None` means nothing is supervised.
+    pub fn start(&mut self, rt: &mut Runtime, dir: &Path, name: &str) -> Option<u64> {
+        let fatal = |msg: &dyn std::fmt::Display| eprintln!("runsv {name}: fatal: {msg}");
+        let sd = match service_dir::load(dir, name) {
+            Ok(sd) => sd,
+            Err(e) => {
+                fatal(&e);
+                return None;
+            }
+        };
+        for w in &sd.warnings {
+            eprintln!("runsv {name}: warning: {w}");
+        }
+        let service_id = match load_or_reload(rt, sd.service.clone()) {
+            Ok(id) => id,
+            Err(e) => {
+                fatal(&e);
+                return None;
+            }
+        };
+        let want_of = |down: bool| if down { Want::Down } else { Want::Up };
+        let (service, warnings) = match Mirror::open(
+            &sd.path,
+            Which::Service,
+            service_id,
+            want_of(sd.service.starts_down),
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                fatal(&e);
+                retire(rt, service_id);
+                return None;
+            }
+        };
+        for w in warnings {
+            eprintln!("runsv {name}: warning: {w}");
+        }
+        let logger = match &sd.logger {
+            None => None,
+            Some(spec) => {
+                let opened = load_or_reload(rt, spec.clone()).and_then(|id| {
+                    Mirror::open(&sd.path, Which::Log, id, want_of(spec.starts_down)).map_err(|e| {
+                        retire(rt, id);
+                        e.to_string()
+                    })
+                });
+                match opened {
+                    Ok((m, warnings)) => {
+                        for w in warnings {
+                            eprintln!("runsv {name}: warning: {w}");
+                        }
+                        Some(m)
+                    }
+                    Err(e) => {
+                        fatal(&e);
+                        drop(service);
+                        retire(rt, service_id);
+                        return None;
+                    }
+                }
+            }
+        };
+
+        let key = self.next_key;
+        self.next_key += 1;
+        let mut sup = Supervisor {
+            label: name.to_string(),
+            dir: sd.path.clone(),
+            service,
+            logger,
+            tokens: Vec::new(),
+            restore: None,
+            post_hooks: Vec::new(),
+            removed: false,
+        };
+        for m in sup.mirrors_mut() {
+            self.by_id.insert(m.id, (key, m.which));
+        }
+        let fds: Vec<(i32, Which)> = sup
+            .mirrors_mut()
+            .map(|m| (m.control_fd(), m.which))
+            .collect();
+        for (fd, which) in fds {
+            let weak = self.this.clone();
+            let handler = move |rt: &mut Runtime, _, _| {
+                if let Some(h) = weak.upgrade() {
+                    h.borrow_mut().on_control(rt, key, which);
+                }
+                HandlerResult::Keep
+            };
+            match rt.register_fd(fd, Interest::READABLE, handler) {
+                Ok(token) => sup.tokens.push(token),
+                Err(e) => eprintln!(
+                    "runsv {name}: warning: unable to watch control: {}",
+                    crate::errstr::io_errstr(&e)
+                ),
+            }
+        }
+        // runsv starts the logger first.
+        let wanted: Vec<ServiceId> = sup
+            .logger
+            .iter()
+            .chain(std::iter::once(&sup.service))
+            .filter(|m| m.want == Want::Up)
+            .map(|m| m.id)
+            .collect();
+        self.supervisors.insert(key, sup);
+        for id in wanted {
+            let _ = rt.command(id, Command::Start { pin: false });
+        }
+        Some(key)
+    }
+
+    // ----- the exit sequence -----
+
+    /// Makes a supervisor exit as runsv does on `x` or SIGTERM: the service
+    /// is stopped (for good, if `removed`), then the logger, then the
+    /// supervisor goes away.
+    pub fn exit(&mut self, rt: &mut Runtime, key: u64, removed: bool) {
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        sup.removed |= removed;
+        let Supervisor {
+            label,
+            dir,
+            service,
+            logger,
+            restore,
+            post_hooks,
+            ..
+        } = sup;
+        let ctx = Context {
+            dir,
+            label,
+            has_logger: logger.is_some(),
+        };
+        let after = control::apply(rt, service, ctx, b'x');
+        post_hooks.extend(after.hook);
+        if after.restore.is_some() {
+            *restore = after.restore;
+        }
+        self.dirty.insert(key);
+        self.wake();
+    }
+
+    /// Every supervisor exits; then the program exits with `code`.
+    pub fn shutdown(&mut self, rt: &mut Runtime, code: i32) {
+        self.exit_when_empty = Some(code);
+        let keys: Vec<u64> = self.supervisors.keys().copied().collect();
+        for key in keys {
+            self.exit(rt, key, true);
+        }
+        if self.supervisors.is_empty() {
+            rt.exit(code);
+        }
+    }
+
+    /// The supervisor is done: close its `supervise/` directories and take
+    /// its services out of the engine.
+    fn finish(&mut self, rt: &mut Runtime, key: u64) {
+        let Some(sup) = self.supervisors.remove(&key) else {
+            return;
+        };
+        for token in &sup.tokens {
+            rt.deregister_fd(*token);
+        }
+        let ids: Vec<ServiceId> = std::iter::once(sup.service.id)
+            .chain(sup.logger.as_ref().map(|m| m.id))
+            .collect();
+        let removed = sup.removed;
+        drop(sup);
+        for id in ids.into_iter().rev() {
+            self.by_id.remove(&id);
+            retire(rt, id);
+        }
+        match &mut self.mode {
+            Mode::Runsv => rt.exit(0),
+            Mode::Runsvdir(scan) => {
+                scan.forget(key);
+                if let Some(code) = self.exit_when_empty {
+                    if self.supervisors.is_empty() {
+                        rt.exit(code);
+                    }
+                } else {
+                    // runsvdir notices a dead runsv and starts it again; an
+                    // entry that went away may have a successor waiting.
+                    let after = if removed {
+                        std::time::Duration::ZERO
+                    } else {
+                        RESTART_DELAY
+                    };
+                    self.timers.arm(after, Action::Rescan);
+                }
+            }
+        }
+    }
+
+    // ----- the runtime's calls -----
+
+    fn on_notify(&mut self, rt: &mut Runtime, n: &Notification) {
+        let Some(&(key, which)) = self.by_id.get(&n.service) else {
+            return;
+        };
+        if n.event == ServiceEvent::Started {
+            self.started_any = true;
+        }
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        let label = sup.label.clone();
+        let exiting = sup.service.want == Want::Exit;
+        let Some(m) = sup.mirror_mut(which) else {
+            return;
+        };
+        if n.event == ServiceEvent::FailedStart {
+            if let Some(failure) = rt.engine().status(m.id).exec_failure {
+                let what = match which {
+                    Which::Service => "./run",
+                    Which::Log => "log/./run",
+                };
+                eprintln!(
+                    "runsv {label}: fatal: unable to start {what}: {}",
+                    errstr(failure.errno as i32)
+                );
+                m.touch();
+                if m.want == Want::Up && !exiting {
+                    // runsv keeps trying, once a second.
+                    m.retry_pending = true;
+                    self.timers.arm(RESTART_DELAY, Action::Retry(m.id));
+                }
+            }
+        }
+        for w in m.refresh(rt) {
+            eprintln!("runsv {label}: warning: {w}");
+        }
+        self.dirty.insert(key);
+        self.wake();
+    }
+
+    fn on_control(&mut self, rt: &mut Runtime, key: u64, which: Which) {
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        let Supervisor {
+            label,
+            dir,
+            service,
+            logger,
+            restore,
+            post_hooks,
+            ..
+        } = sup;
+        let has_logger = logger.is_some();
+        let m = match which {
+            Which::Service => service,
+            Which::Log => match logger {
+                Some(l) => l,
+                None => return,
+            },
+        };
+        while let Some(letter) = m.read_command() {
+            let ctx = Context {
+                dir,
+                label,
+                has_logger,
+            };
+            let after = control::apply(rt, m, ctx, letter);
+            post_hooks.extend(after.hook);
+            if after.restore.is_some() {
+                *restore = after.restore;
+            }
+            for w in m.refresh(rt) {
+                eprintln!("runsv {label}: warning: {w}");
+            }
+        }
+        self.dirty.insert(key);
+        self.wake();
+    }
+
+    fn on_wake(&mut self, rt: &mut Runtime) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(self.wake_read.as_raw_fd(), &mut buf), Ok(n) if n > 0) {}
+        let keys: Vec<u64> = self.dirty.drain().collect();
+        for key in keys {
+            self.settle(rt, key);
+        }
+        if std::mem::take(&mut self.started_any) {
+            self.start_waiting(rt);
+        }
+    }
+
+    /// After a turn's effects: rewrite, run post-stop hooks, put back a
+    /// spec, and move the exit sequence on.
+    fn settle(&mut self, rt: &mut Runtime, key: u64) {
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        let label = sup.label.clone();
+        for m in sup.mirrors_mut() {
+            for w in m.refresh(rt) {
+                eprintln!("runsv {label}: warning: {w}");
+            }
+        }
+        for letter in std::mem::take(&mut sup.post_hooks) {
+            let stdout = sup
+                .logger
+                .as_ref()
+                .and(sup.service.process(rt).1)
+                .and_then(hooks::log_pipe_of);
+            hooks::run(&sup.dir, &sup.label, letter, stdout);
+        }
+        if sup.service.is_down(rt) {
+            if let Some(spec) = sup.restore.take() {
+                let _ = rt.engine_mut().reload(sup.service.id, spec);
+            }
+        }
+        if sup.service.want != Want::Exit || !sup.service.is_down(rt) {
+            return;
+        }
+        match &mut sup.logger {
+            Some(log) if !log.is_down(rt) => {
+                // runsv closes the log pipe and lets the logger read EOF;
+                // braid's runtime keeps the pipe, so the logger is stopped.
+                if log.want != Want::Exit {
+                    log.want = Want::Exit;
+                    let _ = rt.command(
+                        log.id,
+                        Command::Stop {
+                            pin: false,
+                            gentle: false,
+                        },
+                    );
+                    for w in log.refresh(rt) {
+                        eprintln!("runsv {}: warning: {w}", sup.label);
+                    }
+                }
+            }
+            _ => self.finish(rt, key),
+        }
+    }
+
+    /// Starts services wanted up that are down because a dependency was,
+    /// once all their dependencies are up (never pulling one up that was
+    /// stopped on purpose).
+    fn start_waiting(&mut self, rt: &mut Runtime) {
+        let mut starts = Vec::new();
+        for sup in self.supervisors.values() {
+            let m = &sup.service;
+            if m.want != Want::Up || m.retry_pending {
+                continue;
+            }
+            let engine = rt.engine();
+            let status = engine.status(m.id);
+            if status.target == State::Started || status.state != State::Stopped {
+                continue;
+            }
+            let deps_up = engine
+                .dependencies(m.id)
+                .iter()
+                .all(|(d, _)| engine.status(*d).state == State::Started);
+            if deps_up {
+                starts.push(m.id);
+            }
+        }
+        for id in starts {
+            let _ = rt.command(id, Command::Start { pin: false });
+        }
+    }
+
+    fn on_timer(&mut self, rt: &mut Runtime) {
+        for action in self.timers.take_due() {
+            match action {
+                Action::Retry(id) => self.retry(rt, id),
+                Action::Rescan => self.rescan(rt),
+                Action::Dot => {
+                    let _ = nix::unistd::write(std::io::stderr(), b".");
+                    self.timers.arm(super::proctitle::DOT_INTERVAL, Action::Dot);
+                }
+            }
+        }
+    }
+
+    fn retry(&mut self, rt: &mut Runtime, id: ServiceId) {
+        let Some(&(key, which)) = self.by_id.get(&id) else {
+            return;
+        };
+        let Some(m) = self
+            .supervisors
+            .get_mut(&key)
+            .and_then(|s| s.mirror_mut(which))
+        else {
+            return;
+        };
+        if !m.retry_pending {
+            return;
+        }
+        m.retry_pending = false;
+        if m.want == Want::Up {
+            let _ = rt.command(id, Command::Start { pin: false });
+        }
+        let _ = m.refresh(rt);
+    }
+
+    /// Scans the services directory (runsvdir only).
+    pub fn rescan(&mut self, rt: &mut Runtime) {
+        let Mode::Runsvdir(scan) = &mut self.mode else {
+            return;
+        };
+        let unwatched = match &mut scan.watch {
+            Some(watch) => {
+                watch.retry();
+                !watch.is_watching()
+            }
+            None => false,
+        };
+        if unwatched {
+            // No directory to watch yet: look again every second, as
+            // runsvdir does while it cannot scan.
+            self.timers
+                .arm(std::time::Duration::from_secs(1), Action::Rescan);
+        }
+        let Mode::Runsvdir(scan) = &mut self.mode else {
+            return;
+        };
+        let plan = scan.plan();
+        for key in plan.gone {
+            self.exit(rt, key, true);
+        }
+        for (slot, path, name) in plan.new {
+            // A replaced entry's predecessor still holds its name; the
+            // rescan after it exits starts this one.
+            if self.has_name(&name) {
+                continue;
+            }
+            let key = self.start(rt, &path, &name);
+            if let Mode::Runsvdir(scan) = &mut self.mode {
+                scan.started(slot, key);
+            }
+            if key.is_none() {
+                // Like a runsv that died at startup: tried again at
+                // runsvdir's next look.
+                self.timers
+                    .arm(std::time::Duration::from_secs(5), Action::Rescan);
+            }
+        }
+    }
+
+    /// The services directory changed (or its watch says something).
+    pub fn on_watch(&mut self, rt: &mut Runtime) {
+        let changed = match &mut self.mode {
+            Mode::Runsvdir(Scan {
+                watch: Some(watch), ..
+            }) => watch.drain(),
+            _ => false,
+        };
+        if changed {
+            self.rescan(rt);
+        }
+    }
+}
+
+/// Loads a spec, or replaces the spec of a service of that name left in
+/// the engine (stopped and pinned down) by a supervisor that went away.
+fn load_or_reload(rt: &mut Runtime, spec: ServiceSpec) -> Result<ServiceId, String> {
+    let engine = rt.engine_mut();
+    match engine.lookup(&spec.name) {
+        Some(id) => {
+            engine.reload(id, spec).map_err(|e| format!("{e:?}"))?;
+            let _ = rt.command(id, Command::Unpin);
+            Ok(id)
+        }
+        None => engine.load(spec).map_err(|e| match e {
+            braid_core::engine::LoadError::Cycle(names) => {
+                format!("dependency cycle: {}", names.join(" -> "))
+            }
+            other => format!("{other:?}"),
+        }),
+    }
+}
+
+/// Takes a service out of the engine; one that others depend on stays,
+/// pinned down so that they cannot start it.
+fn retire(rt: &mut Runtime, id: ServiceId) {
+    if rt.engine_mut().unload(id).is_err() {
+        let _ = rt.command(
+            id,
+            Command::Stop {
+                pin: true,
+                gentle: false,
+            },
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! One service directory under supervision: what one runsv process is in
+//! runit, here a few records inside braid's single process.
+
+use std::path::PathBuf;
+
+use braid_core::runtime::SourceToken;
+use braid_core::spec::ServiceSpec;
+
+use crate::mirror::Mirror;
+use crate::supervise::Which;
+
+#[derive(Debug)]
+pub struct Supervisor {
+    /// runsv's name for the directory in messages (`runsv NAME: ...`):
+    /// the entry name under runsvdir, the argument of `runsv`.
+    pub label: String,
+    /// The directory, absolute.
+    pub dir: PathBuf,
+    pub service: Mirror,
+    pub logger: Option<Mirror>,
+    /// The control FIFOs' registrations, released before the mirrors close.
+    pub tokens: Vec<SourceToken>,
+    /// `control/t` replaced the TERM of a stop: the spec to put back (with
+    /// its stop signal) once the service is down.
+    pub restore: Option<ServiceSpec>,
+    /// `control/d` / `control/x` to run once the stop's signals are sent.
+    pub post_hooks: Vec<char>,
+    /// Its entry is gone (or runsvdir is shutting down): when it exits it
+    /// does not come back.
+    pub removed: bool,
+}
+
+impl Supervisor {
+    pub fn mirror_mut(&mut self, which: Which) -> Option<&mut Mirror> {
+        match which {
+            Which::Service => Some(&mut self.service),
+            Which::Log => self.logger.as_mut(),
+        }
+    }
+
+    pub fn mirrors_mut(&mut self) -> impl Iterator<Item = &mut Mirror> {
+        std::iter::once(&mut self.service).chain(self.logger.as_mut())
+    }
+}

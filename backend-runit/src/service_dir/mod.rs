@@ -1,0 +1,280 @@
+//! A runit service directory as braid's engine sees it.
+//!
+//! One directory gives one or two `ServiceSpec`s:
+//!
+//! - the service: `./run` in the directory, `./finish EXIT SIGNAL` after
+//!   every exit when `finish` is readable, down at start when `down`
+//!   exists, restarted with runsv's one-second throttle, stopped with TERM
+//!   then CONT and waited for forever;
+//! - when `log/` is a directory, the logger: `./run` in `log/`, reading the
+//!   service's stdout through a pipe that outlives both processes.
+//!
+//! runit has no dependencies; braid reads an optional `dependencies` file
+//! (see [`dependencies`]) whose names become hard dependencies.
+//!
+//! A `control/u` hook (runsv runs it before every start of `./run`) is run
+//! by a tiny shell prologue in the started process itself, so that it also
+//! precedes the engine's automatic restarts and writes into the log pipe.
+
+pub mod dependencies;
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use braid_core::spec::{
+    CommandLine, DepKind, Dependency, Output, RestartMode, RestartPolicy, ServiceSpec,
+};
+use nix::sys::signal::Signal;
+
+use crate::errstr::io_errstr;
+
+/// runsv's minimum time between two starts of `./run`.
+pub const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// The engine name of the logger of service `name`. runsvdir skips entries
+/// whose names start with `.`, so no service directory can take it.
+pub fn log_name(name: &str) -> String {
+    format!(".log:{name}")
+}
+
+/// A service directory, ready to be loaded into the engine.
+#[derive(Debug, Clone)]
+pub struct ServiceDir {
+    /// The entry name (the engine name of the service).
+    pub name: String,
+    /// The directory, absolute, symlinks resolved.
+    pub path: PathBuf,
+    pub service: ServiceSpec,
+    pub logger: Option<ServiceSpec>,
+    /// Problems runsv reports as warnings and survives (`./log: not a
+    /// directory.`), as message bodies.
+    pub warnings: Vec<String>,
+}
+
+/// Why a directory cannot be supervised at all.
+#[derive(Debug)]
+pub enum LoadError {
+    /// runsv's `unable to change to directory`.
+    ChangeDir(io::Error),
+    /// A line of the `dependencies` file is not a service name.
+    Dependencies(dependencies::ParseError),
+    /// The `dependencies` file exists but cannot be read.
+    ReadDependencies(PathBuf, io::Error),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::ChangeDir(e) => {
+                write!(f, "unable to change to directory: {}", io_errstr(e))
+            }
+            LoadError::Dependencies(e) => e.fmt(f),
+            LoadError::ReadDependencies(path, e) => {
+                write!(f, "unable to read {}: {}", path.display(), io_errstr(e))
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads the service directory `dir`, to be supervised under `name`.
+pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
+    let path = fs::canonicalize(dir).map_err(LoadError::ChangeDir)?;
+    if !path.is_dir() {
+        return Err(LoadError::ChangeDir(io::Error::from_raw_os_error(
+            nix::libc::ENOTDIR,
+        )));
+    }
+    let mut warnings = Vec::new();
+
+    let log_dir = path.join("log");
+    let has_log = match fs::metadata(&log_dir) {
+        Ok(meta) if meta.is_dir() => true,
+        Ok(_) => {
+            warnings.push("./log: not a directory.".to_string());
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => {
+            warnings.push(format!("unable to stat ./log: {}", io_errstr(&e)));
+            false
+        }
+    };
+
+    let mut service = supervised(name, &path);
+    service.starts_down = path.join("down").exists();
+    // runsv's test for finish is "can be opened for reading".
+    if fs::File::open(path.join("finish")).is_ok() {
+        service.finish = Some(CommandLine::new(["./finish"]));
+    }
+    if has_hook(&path, 'u') {
+        service.start = CommandLine::new(["/bin/sh", "-c", "control/u\nexec ./run", "./run"]);
+    }
+    let deps_file = path.join("dependencies");
+    match fs::read_to_string(&deps_file) {
+        Ok(text) => {
+            let names = dependencies::parse(&text, &deps_file).map_err(LoadError::Dependencies)?;
+            service.deps = names
+                .into_iter()
+                .map(|name| Dependency {
+                    name,
+                    kind: DepKind::Hard,
+                })
+                .collect();
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LoadError::ReadDependencies(deps_file, e)),
+    }
+
+    let logger = has_log.then(|| {
+        service.output = Output::Pipe;
+        let mut logger = supervised(&log_name(name), &log_dir);
+        logger.starts_down = log_dir.join("down").exists();
+        logger.input_from = Some(name.to_string());
+        logger
+    });
+
+    Ok(ServiceDir {
+        name: name.to_string(),
+        path,
+        service,
+        logger,
+        warnings,
+    })
+}
+
+/// What runsv does for every process it supervises: `./run` in `dir`,
+/// always restarted but at most once a second, TERM then CONT to stop,
+/// no timeouts, signals to the process only, output inherited.
+fn supervised(name: &str, dir: &Path) -> ServiceSpec {
+    let mut spec = ServiceSpec::process(name, ["./run"]);
+    spec.working_dir = Some(dir.to_path_buf());
+    spec.restart = RestartPolicy {
+        mode: RestartMode::Always,
+        delay: RESTART_DELAY,
+        limit_count: 0,
+        limit_interval: RESTART_DELAY,
+        smooth_recovery: false,
+    };
+    spec.start_timeout = None;
+    spec.stop_timeout = None;
+    spec.stop_signal = Some(Signal::SIGTERM);
+    spec.flags.cont_after_stop_signal = true;
+    spec.flags.signal_process_only = true;
+    spec.output = Output::Inherit;
+    spec
+}
+
+/// Whether `control/<letter>` is a hook runsv would run: it exists and has
+/// the owner-execute bit.
+pub fn has_hook(dir: &Path, letter: char) -> bool {
+    hook_path(dir, letter)
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o100 != 0)
+}
+
+/// `control/<letter>` in `dir`.
+pub fn hook_path(dir: &Path, letter: char) -> PathBuf {
+    dir.join("control").join(letter.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("braid-svdir-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn exec(path: &Path) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn maps_runsv_semantics() {
+        let tmp = TempDir::new("map");
+        let dir = tmp.0.join("x");
+        exec(&dir.join("run"));
+        fs::write(dir.join("finish"), "").unwrap();
+        fs::write(dir.join("down"), "").unwrap();
+        exec(&dir.join("log/run"));
+        fs::write(dir.join("dependencies"), "# needs\n\n a \nb\n").unwrap();
+
+        let sd = load(&dir, "x").unwrap();
+        let s = &sd.service;
+        assert_eq!(s.name, "x");
+        assert_eq!(s.start, CommandLine::new(["./run"]));
+        assert_eq!(s.finish, Some(CommandLine::new(["./finish"])));
+        assert_eq!(s.working_dir.as_deref(), Some(sd.path.as_path()));
+        assert!(s.starts_down);
+        assert_eq!(s.output, Output::Pipe);
+        assert_eq!(s.restart.delay, RESTART_DELAY);
+        assert_eq!(s.restart.limit_count, 0);
+        assert_eq!(s.start_timeout, None);
+        assert_eq!(s.stop_timeout, None);
+        assert_eq!(s.stop_signal, Some(Signal::SIGTERM));
+        assert!(s.flags.cont_after_stop_signal && s.flags.signal_process_only);
+        let deps: Vec<_> = s.deps.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+        assert_eq!(deps, [("a", DepKind::Hard), ("b", DepKind::Hard)]);
+
+        let log = sd.logger.as_ref().unwrap();
+        assert_eq!(log.name, log_name("x"));
+        assert_eq!(log.input_from.as_deref(), Some("x"));
+        assert_eq!(log.finish, None, "runsv never runs log/finish");
+        assert!(!log.starts_down);
+        assert_eq!(log.working_dir, Some(sd.path.join("log")));
+        assert!(sd.warnings.is_empty());
+        log.validate().unwrap();
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn log_file_is_a_warning_and_hooks_need_the_exec_bit() {
+        let tmp = TempDir::new("warn");
+        let dir = tmp.0.join("y");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("log"), "").unwrap();
+        fs::create_dir_all(dir.join("control")).unwrap();
+        fs::write(dir.join("control/u"), "").unwrap();
+        let sd = load(&dir, "y").unwrap();
+        assert!(sd.logger.is_none());
+        assert_eq!(sd.warnings, ["./log: not a directory."]);
+        assert_eq!(sd.service.output, Output::Inherit);
+        assert_eq!(sd.service.start, CommandLine::new(["./run"]));
+
+        exec(&dir.join("control/u"));
+        let sd = load(&dir, "y").unwrap();
+        assert_eq!(sd.service.start.argv[0], "/bin/sh");
+
+        let err = load(&tmp.0.join("missing"), "m").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unable to change to directory: file does not exist"
+        );
+        fs::write(dir.join("dependencies"), "ok\nbad/name\n").unwrap();
+        let err = load(&dir, "y").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("dependencies:2: not a service name: bad/name"),
+            "{err}"
+        );
+    }
+}
