@@ -2,3 +2,4 @@
 //! the `braid` multi-call front end.
 
 pub mod demo;
+pub mod gate;
