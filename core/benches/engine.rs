@@ -120,7 +120,7 @@ fn run(shape: &str, build: impl Fn(usize) -> ServiceSpec, roots: &[usize]) -> Fi
 }
 
 fn main() {
-    println!("engine, {N} simulated services (best of 5 runs)");
+    println!("engine, {N} simulated services (best of 5 runs; bytes/service = live heap of the engine, specs included)");
     println!(
         "{:<28} {:>10} {:>12} {:>12} {:>14}",
         "shape", "load ms", "start-all ms", "stop-all ms", "bytes/service"

@@ -239,7 +239,8 @@ pub struct ServiceSpec {
     pub chain_to: Option<ServiceName>,
     pub flags: Flags,
     /// A listening Unix socket passed as fd 3 (LISTEN_FDS protocol).
-    pub socket: Option<SocketSpec>,
+    /// Boxed: few services have one, and every spec carries the field.
+    pub socket: Option<Box<SocketSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -516,9 +516,9 @@ fn activation_socket_is_passed_and_closed_on_stop() {
         gid: None,
     };
     let mut good = sleeper("listener");
-    good.socket = Some(socket(dir.path("ok.sock")));
+    good.socket = Some(Box::new(socket(dir.path("ok.sock"))));
     let mut bad = sleeper("blocked");
-    bad.socket = Some(socket(dir.path("regular-file")));
+    bad.socket = Some(Box::new(socket(dir.path("regular-file"))));
     bad.restart.mode = RestartMode::Never;
     std::fs::write(dir.path("regular-file"), "not a socket").unwrap();
     let (mut rt, ids) = runtime(vec![good, bad]);

@@ -148,12 +148,12 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
         cont_after_stop_signal: false,
     };
     if !desc.socket_path.is_empty() {
-        spec.socket = Some(SocketSpec {
+        spec.socket = Some(Box::new(SocketSpec {
             path: PathBuf::from(&desc.socket_path),
             mode: desc.socket_perms as u32,
             uid: desc.socket_uid.map(|u| u.uid),
             gid: desc.socket_gid,
-        });
+        }));
     }
     spec
 }

@@ -19,7 +19,7 @@ impl Engine {
             }
             Some(id) => {
                 // A placeholder becomes the real thing; links to it stay.
-                *self.rec_mut(id).spec = spec;
+                self.rec_mut(id).spec = spec;
                 self.rec_mut(id).loaded = true;
                 id
             }
@@ -49,7 +49,7 @@ impl Engine {
         let name = self.rec(id).spec.name.clone();
         let r = self.rec_mut(id);
         r.loaded = false;
-        *r.spec = ServiceSpec::new(name, Kind::Internal);
+        r.spec = ServiceSpec::new(name, Kind::Internal);
         Ok(())
     }
 
@@ -87,7 +87,7 @@ impl Engine {
                 ))
             }
         }
-        let old = std::mem::replace(&mut *self.rec_mut(id).spec, spec);
+        let old = std::mem::replace(&mut self.rec_mut(id).spec, spec);
         // Keep holds on dependencies that stay; release those that go.
         let old_holding: Vec<(ServiceId, DepKind)> = self
             .rec(id)
@@ -99,7 +99,7 @@ impl Engine {
         self.unlink_declared(id);
         if let Err(e) = self.link_declared(id) {
             self.unlink_declared(id);
-            *self.rec_mut(id).spec = old;
+            self.rec_mut(id).spec = old;
             self.link_declared(id)
                 .expect("the previous spec was linked without a cycle");
             self.restore_holds(id, &old_holding);
@@ -183,7 +183,7 @@ impl Engine {
     fn insert(&mut self, spec: ServiceSpec, loaded: bool) -> ServiceId {
         let id = ServiceId(self.records.len() as u32);
         self.by_name.insert(spec.name.clone(), id);
-        self.records.push(Record::new(spec, loaded));
+        self.records.push(Box::new(Record::new(spec, loaded)));
         id
     }
 
@@ -273,6 +273,8 @@ impl Engine {
                 kind => self.add_edge(id, other, kind),
             }
         }
+        // Links are rarely added later; keep no spare capacity.
+        self.rec_mut(id).deps.shrink_to_fit();
         let touched_before = deps.iter().any(|d| d.kind == DepKind::Before);
         if !self.rec(id).dependents.is_empty() || touched_before {
             if let Some(path) = self.find_cycle(id) {

@@ -117,7 +117,9 @@ enum Work {
 /// commands and events, execute what `take_effects` returns.
 #[derive(Debug, Default)]
 pub struct Engine {
-    records: Vec<Record>,
+    /// Boxed: a record is large, and the vector grows by doubling, so
+    /// keeping records out of line keeps that slack to a pointer each.
+    records: Vec<Box<Record>>,
     by_name: HashMap<String, ServiceId>,
     queue: VecDeque<Work>,
     effects: Vec<Effect>,

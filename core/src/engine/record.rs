@@ -69,9 +69,7 @@ impl Processes {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
-    /// Boxed: the spec is large and read rarely, and the record vector
-    /// grows by doubling, so keeping it out of line keeps that slack small.
-    pub spec: Box<ServiceSpec>,
+    pub spec: ServiceSpec,
     /// False for a placeholder: a name something refers to that was never
     /// loaded. Placeholders are never listed and cannot start.
     pub loaded: bool,
@@ -118,7 +116,7 @@ pub(crate) struct Record {
 impl Record {
     pub fn new(spec: ServiceSpec, loaded: bool) -> Record {
         Record {
-            spec: Box::new(spec),
+            spec,
             loaded,
             state: State::Stopped,
             target: State::Stopped,
