@@ -51,3 +51,50 @@ fn a_program_runs_by_subcommand_and_by_argv0_alike() {
     assert_eq!(by_sub.stderr, by_link.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn demo_runs_the_example_session_and_stops_cleanly() {
+    use std::io::Read;
+    use std::time::Duration;
+    let mut child = Command::new(BRAID)
+        .args(["demo", "--for", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A watchdog kills the demo if it does not stop by itself in time.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    assert!(status.success(), "braid demo: {status}\n{out}");
+    let line_of = |needle: &str| {
+        out.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{out}"))
+    };
+    // The chain starts in dependency order.
+    assert!(line_of("db       started") < line_of("cache    started"));
+    assert!(line_of("cache    started") < line_of("web      started"));
+    // The logger prints what the ticker writes into the pipe.
+    line_of("[logger] tick 1");
+    // The failing service is restarted, then given up on.
+    line_of("Service flaky process terminated with exit code 1");
+    line_of("Service flaky restarting too quickly; stopping.");
+    // Everything stops at the end, dependents before what they need.
+    assert!(line_of("web      stopped") < line_of("db       stopped"));
+    line_of("all stopped");
+}
