@@ -10,7 +10,7 @@ mod chpst;
 mod svlogd;
 mod mirror;
 mod runsv;
-mod runsvdir;
+pub mod runsvdir;
 pub mod service_dir;
 
 /// A program of this face: takes the whole argv (argv[0] included) and

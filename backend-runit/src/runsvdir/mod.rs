@@ -97,21 +97,7 @@ fn run(dir: &std::path::Path, log: Option<&OsString>) -> io::Result<i32> {
         None => None,
     };
 
-    let mut rt = runtime()?;
-    let mut scan = Scan::new(dir.to_path_buf());
-    scan.watch = Some(Watch::new(dir).map_err(|e| io::Error::from_raw_os_error(e as i32))?);
-    let watch_fd = scan.watch.as_ref().map(Watch::fd);
-    let host = Host::install(&mut rt, Mode::Runsvdir(scan))?;
-
-    if let Some(fd) = watch_fd {
-        let weak = Rc::downgrade(&host);
-        rt.register_fd(fd, Interest::READABLE, move |rt: &mut Runtime, _, _| {
-            if let Some(h) = weak.upgrade() {
-                h.borrow_mut().on_watch(rt);
-            }
-            HandlerResult::Keep
-        })?;
-    }
+    let (mut rt, host) = setup(dir)?;
     if let Some((mut title, read)) = title {
         let fd = read.as_raw_fd();
         rt.register_fd(fd, Interest::READABLE, move |_: &mut Runtime, _, _| {
@@ -137,6 +123,57 @@ fn run(dir: &std::path::Path, log: Option<&OsString>) -> io::Result<i32> {
 
     host.borrow_mut().rescan(&mut rt);
     rt.run()
+}
+
+/// A runtime with the runit face plugged in and `dir` watched, before the
+/// first scan.
+fn setup(dir: &std::path::Path) -> io::Result<(Runtime, Rc<std::cell::RefCell<Host>>)> {
+    let mut rt = runtime()?;
+    let mut scan = Scan::new(dir.to_path_buf());
+    scan.watch = Some(Watch::new(dir).map_err(|e| io::Error::from_raw_os_error(e as i32))?);
+    let watch_fd = scan.watch.as_ref().map(Watch::fd);
+    let host = Host::install(&mut rt, Mode::Runsvdir(scan))?;
+
+    if let Some(fd) = watch_fd {
+        let weak = Rc::downgrade(&host);
+        rt.register_fd(fd, Interest::READABLE, move |rt: &mut Runtime, _, _| {
+            if let Some(h) = weak.upgrade() {
+                h.borrow_mut().on_watch(rt);
+            }
+            HandlerResult::Keep
+        })?;
+    }
+    Ok((rt, host))
+}
+
+/// runsvdir on a directory inside another program (turnstile's runit
+/// backend): the first scan is done, so the services found are loaded and
+/// starting, but the loop is not running yet. The program adds its own fd
+/// sources, listeners and signal handlers to `runtime`, then runs it.
+#[derive(Debug)]
+pub struct Embedded {
+    pub runtime: Runtime,
+    host: Rc<std::cell::RefCell<Host>>,
+}
+
+impl Embedded {
+    /// What runsvdir does on SIGHUP, for the program's own handlers: stop
+    /// every service, then make the loop return the code given.
+    pub fn shutdown_fn(&self) -> impl Fn(&mut Runtime, i32) + 'static {
+        let weak = Rc::downgrade(&self.host);
+        move |rt, code| {
+            if let Some(h) = weak.upgrade() {
+                h.borrow_mut().shutdown(rt, code);
+            }
+        }
+    }
+}
+
+/// Sets up runsvdir on `dir` for embedding (see [`Embedded`]).
+pub fn embed(dir: &std::path::Path) -> io::Result<Embedded> {
+    let (mut runtime, host) = setup(dir)?;
+    host.borrow_mut().rescan(&mut runtime);
+    Ok(Embedded { runtime, host })
 }
 
 /// Points fd 2 at a pipe whose read end feeds the process title.
