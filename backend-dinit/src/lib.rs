@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 mod check;
-mod daemon;
+pub mod daemon;
 pub mod description;
 pub mod protocol;
 mod dinitctl;

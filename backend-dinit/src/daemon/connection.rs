@@ -23,8 +23,8 @@ use super::options::Level;
 use super::{environment, status, Daemon, Shared};
 use crate::description::{LogType, ServiceType};
 use crate::protocol::{
-    start_flags, DecodeError, DependencyType, Handle, Info, Reply, Request, ShutdownType,
-    StatusVersion, MIN_COMPAT_VERSION, PROTOCOL_VERSION, RECEIVE_BUFFER_SIZE,
+    start_flags, DecodeError, DependencyType, Handle, Info, Reply, Request, ServiceState,
+    ShutdownType, StatusVersion, MIN_COMPAT_VERSION, PROTOCOL_VERSION, RECEIVE_BUFFER_SIZE,
 };
 
 /// Past this much unsent output, no more requests are read (as dinit).
@@ -178,7 +178,7 @@ enum Step {
 }
 
 /// Runs the engine's pending effects now (launches, events to clients).
-fn settle(rt: &mut Runtime) {
+pub(super) fn settle(rt: &mut Runtime) {
     // A zero timeout returns once the effects are executed, without polling.
     let _ = rt.run_until(Duration::ZERO, |_| true);
 }
@@ -322,7 +322,10 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 _ => (Command::Stop { pin, gentle }, State::Stopped),
             };
             let result = rt.command(id, cmd);
-            settle(rt);
+            // The engine decides synchronously; launches and their events
+            // come after. As in dinit, a service that reached the wanted
+            // state now has its events sent before the reply, and one still
+            // on its way gets the reply first and its events later.
             let now = rt.engine().status(id).state;
             let r = match result {
                 Ok(_) if now == wanted => Reply::AlreadySs,
@@ -342,7 +345,13 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 }
                 Err(_) => Reply::Nak,
             };
-            reply(r);
+            if r == Reply::AlreadySs {
+                settle(rt);
+                reply(r);
+            } else {
+                reply(r);
+                settle(rt);
+            }
         }
         Request::UnpinService { handle } => {
             let Some(id) = service(handle) else {
@@ -470,7 +479,12 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 // The link was there already: make it hold the service.
                 let _ = rt.command(to, Command::Wake { pin: false });
             }
-            settle(rt);
+            // As for START: events first if `to` is settled, else after.
+            let st = service_status(&shared.borrow(), rt, to);
+            let moving = matches!(st.state, ServiceState::Starting | ServiceState::Stopping);
+            if !moving {
+                settle(rt);
+            }
             if let Request::EnableServiceV7 { .. } = req {
                 let st = service_status(&shared.borrow(), rt, to);
                 reply(Reply::ServiceStatus {
@@ -481,6 +495,7 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
             } else {
                 reply(Reply::Ack);
             }
+            settle(rt);
         }
         Request::QueryLoadMech => {
             let cwd = std::env::current_dir()

@@ -56,11 +56,55 @@ pub(crate) type Shared = Rc<RefCell<Daemon>>;
 /// The text dinit appends to a service's log buffer when it restarts.
 const RESTART_NOTE: &[u8] = b"\n(dinit: note: service restarted)\n";
 
+/// The `dinit` program.
 pub fn main(argv: Vec<OsString>) -> i32 {
-    let opts = match options::parse(&argv) {
+    match embed(&argv) {
+        Ok(daemon) => daemon.run(),
+        Err(code) => code,
+    }
+}
+
+/// A dinit daemon set up inside another program (turnstile's dinit
+/// backend): the control socket listens, the named services are loaded and
+/// starting and the ready fd was written, but the loop is not running yet.
+/// The program may add its own fd sources, listeners and signal handlers to
+/// `runtime`, then calls [`Embedded::run`].
+#[derive(Debug)]
+pub struct Embedded {
+    pub runtime: Runtime,
+    shared: Shared,
+    socket_path: Vec<u8>,
+}
+
+impl Embedded {
+    /// Runs until no service is active (or a shutdown completes), removes
+    /// the socket, and returns the exit code `dinit` would.
+    pub fn run(self) -> i32 {
+        let Embedded {
+            mut runtime,
+            shared,
+            socket_path,
+        } = self;
+        let code = run(&mut runtime, &shared);
+        remove_socket(&socket_path);
+        if shared.borrow().shutdown == Some(ShutdownType::Reboot) {
+            // As dinit does in user mode: die by the signal a reboot means.
+            // SAFETY: restoring the default disposition has no preconditions.
+            let _ = unsafe { nix::sys::signal::signal(Signal::SIGINT, SigHandler::SigDfl) };
+            let _ = nix::sys::signal::raise(Signal::SIGINT);
+        }
+        code
+    }
+}
+
+/// Parses `argv` (argv[0] included) as `dinit` does and sets the daemon
+/// up; `Err` is the exit code when it should not run (help, version, a
+/// bad option, a socket that cannot be opened).
+pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
+    let opts = match options::parse(argv) {
         Parsed::Run(o) => o,
-        Parsed::Done => return 0,
-        Parsed::Failed => return 1,
+        Parsed::Done => return Err(0),
+        Parsed::Failed => return Err(1),
     };
     ignore_terminal_signals();
     if let Some(fd) = opts.ready_fd.filter(|fd| *fd > 2) {
@@ -85,14 +129,14 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             console.log(Level::Error, &format!("cannot set up the event loop: {e}"));
-            return 1;
+            return Err(1);
         }
     };
     let listener = match server::open(&socket_path) {
         Ok(l) => l,
         Err(text) => {
             console.log(Level::Error, &text);
-            return 1;
+            return Err(1);
         }
     };
     let dirs = if opts.service_dirs.is_empty() {
@@ -107,7 +151,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
                 &format!("Setting up log failed: {}", io_strerror(&e)),
             );
             remove_socket(&socket_path);
-            return 1;
+            return Err(1);
         }
     }
     let mut context = Context {
@@ -128,7 +172,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
                 &format!("Cannot read environment file '{file}': {}", io_strerror(&e)),
             );
             remove_socket(&socket_path);
-            return 1;
+            return Err(1);
         }
     }
     environment::sync(&mut rt, &context);
@@ -148,7 +192,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             &format!("Error listening on control socket: {e}"),
         );
         remove_socket(&socket_path);
-        return 1;
+        return Err(1);
     }
     install_callbacks(&mut rt, &shared);
 
@@ -161,6 +205,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         match loaded {
             Ok(id) => {
                 let _ = rt.command(id, Command::Start { pin: false });
+                connection::settle(&mut rt);
             }
             Err(failure) => shared
                 .borrow_mut()
@@ -171,16 +216,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     if let Some(fd) = opts.ready_fd {
         report_ready(fd, &socket_path);
     }
-
-    let code = run(&mut rt, &shared);
-    remove_socket(&socket_path);
-    if shared.borrow().shutdown == Some(ShutdownType::Reboot) {
-        // As dinit does in user mode: die by the signal a reboot means.
-        // SAFETY: restoring the default disposition has no preconditions.
-        let _ = unsafe { nix::sys::signal::signal(Signal::SIGINT, SigHandler::SigDfl) };
-        let _ = nix::sys::signal::raise(Signal::SIGINT);
-    }
-    code
+    Ok(Embedded {
+        runtime: rt,
+        shared,
+        socket_path,
+    })
 }
 
 /// Runs the loop until no service is active (unless told to remain).
@@ -259,10 +299,9 @@ fn on_service_event(shared: &Shared, rt: &mut Runtime, n: &Notification) {
                 d.start_failed.insert(n.service);
                 d.console.service_failed(&name);
             }
-            ServiceEvent::Stopped => {
-                if !d.start_failed.remove(&n.service) {
-                    d.console.service_stopped(&name);
-                }
+            // A failed start was announced already.
+            ServiceEvent::Stopped if !d.start_failed.remove(&n.service) => {
+                d.console.service_stopped(&name);
             }
             _ => {}
         }

@@ -70,7 +70,7 @@ const HELP: &str = "dinit: init/service manager daemon
 pub const VERSION: &str = "0.23.0pre";
 
 fn fail(text: &str) -> Parsed {
-    eprint!("dinit: {text}\n");
+    eprintln!("dinit: {text}");
     Parsed::Failed
 }
 

@@ -1,9 +1,10 @@
 //! Services loaded by name on demand, each with the dependencies it names,
 //! through the description loader into the engine; reload and unload.
 //!
-//! A load is all or nothing, as in dinit: the service and every dependency
-//! loaded on its behalf are inserted, and if anything fails (a missing or
-//! broken description, a cycle) all of them are taken out again. Services
+//! As in dinit, a service whose load fails (a missing or broken
+//! description, a dependency that failed, a cycle) is taken out again, and
+//! so is every dependent whose load was waiting on it; dependencies that
+//! loaded completely stay loaded. Services
 //! are listed in the order their loads began (a service before its
 //! dependencies), so each is inserted first without links, its
 //! dependencies are loaded, and then its full spec is linked in.
@@ -140,12 +141,10 @@ pub struct Services {
     info: HashMap<ServiceId, ServiceInfo>,
 }
 
-/// One load in progress: what was inserted (to undo on failure) and which
-/// services are between insertion and linking (a dependency on one of
-/// them closes a cycle).
+/// One load in progress: the services between insertion and linking (a
+/// dependency on one of them closes a cycle).
 #[derive(Default)]
 struct Txn {
-    inserted: Vec<ServiceId>,
     loading: HashSet<String>,
 }
 
@@ -173,16 +172,7 @@ impl Services {
         if let Some(id) = engine.lookup(name) {
             return Ok(id);
         }
-        let mut txn = Txn::default();
-        let result = self.load_in(engine, console, name, 0, &mut txn);
-        if result.is_err() {
-            for id in txn.inserted.iter().rev() {
-                // Just inserted and never started: unloading cannot fail.
-                let _ = engine.unload(*id);
-                self.info.remove(id);
-            }
-        }
-        result
+        self.load_in(engine, console, name, 0, &mut Txn::default())
     }
 
     fn load_in(
@@ -215,9 +205,31 @@ impl Services {
         let mut bare = loaded.spec.clone();
         bare.deps.clear();
         let id = engine.load(bare).map_err(|e| engine_failure(name, e))?;
-        txn.inserted.push(id);
         txn.loading.insert(name.to_string());
+        let linked = self.link_in(engine, console, name, id, loaded, depth, txn);
+        txn.loading.remove(name);
+        if linked.is_err() {
+            // As dinit: the failed service goes; dependencies that loaded
+            // completely stay loaded. It was never started, so unloading
+            // cannot fail.
+            let _ = engine.unload(id);
+            self.info.remove(&id);
+        }
+        linked.map(|()| id)
+    }
 
+    /// Loads the dependencies of the just-inserted `id` and links its spec.
+    #[allow(clippy::too_many_arguments)]
+    fn link_in(
+        &mut self,
+        engine: &mut Engine,
+        console: &mut Console,
+        name: &str,
+        id: ServiceId,
+        loaded: crate::description::LoadedService,
+        depth: usize,
+        txn: &mut Txn,
+    ) -> Result<(), Failure> {
         let mut spec = loaded.spec;
         let mut unresolved: Vec<String> = Vec::new();
         for dep in &loaded.description.deps {
@@ -247,7 +259,6 @@ impl Services {
         engine
             .reload(id, spec)
             .map_err(|e| engine_failure(name, e))?;
-        txn.loading.remove(name);
         self.info.insert(
             id,
             ServiceInfo {
@@ -257,7 +268,7 @@ impl Services {
                 log_type: loaded.description.log_type,
             },
         );
-        Ok(id)
+        Ok(())
     }
 
     /// Re-reads a loaded service's description and applies it. Failures
@@ -303,13 +314,7 @@ impl Services {
                     other => other.control_log_text(),
                 }),
         };
-        if result.is_err() {
-            for dep in txn.inserted.iter().rev() {
-                let _ = engine.unload(*dep);
-                self.info.remove(dep);
-            }
-            return result;
-        }
+        result?;
         self.info.insert(
             id,
             ServiceInfo {

@@ -2,7 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use braid_core::engine::{ExitStatus, State, Status as EngineStatus, StopReason as EngineReason};
+use braid_core::engine::{
+    ExitStatus, LaunchStage, State, Status as EngineStatus, StopReason as EngineReason,
+};
 
 use crate::protocol::{ServiceState, Status, StopReason, Timespec};
 
@@ -48,7 +50,7 @@ pub fn status(s: &EngineStatus, mtime: Option<SystemTime>) -> Status {
             (0, pid, 0)
         }
         (None, Some(failure)) if stop_reason == StopReason::ExecFailed => {
-            (failure.stage as u16, failure.errno as i32, 0)
+            (wire_stage(failure.stage), failure.errno as i32, 0)
         }
         (None, _) => match s.last_exit {
             None => (0, 0, 0),
@@ -85,4 +87,15 @@ pub fn v1(mut st: Status) -> Status {
     }
     st.word2 = 0;
     st
+}
+
+/// dinit's number for a launch stage: its enum has five spare values
+/// before the last one, "executing command". A failed fork is not a dinit
+/// stage; it is reported as the first.
+fn wire_stage(stage: LaunchStage) -> u16 {
+    match stage {
+        LaunchStage::DoExec => 18,
+        LaunchStage::Fork => 0,
+        other => other as u16,
+    }
 }

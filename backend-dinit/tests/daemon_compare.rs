@@ -1,0 +1,331 @@
+//! braid as `dinit --user` against the real dinit: the same scenario runs
+//! on each, driven by the real `dinitctl` and by braid's, and every
+//! command's output, exit status and the daemon's console must match.
+
+mod daemon_support;
+
+use daemon_support::{compare, Step};
+use Step::{Ctl, Exit, Wait, Write};
+
+const BOOT: (&str, &str) = ("boot", "type = internal\nwaits-for.d = boot.d\n");
+const BOOT_D: (&str, &str) = ("boot.d/", "");
+
+#[test]
+fn dependency_kinds_stop_and_force() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("sleeper", "type = process\ncommand = /bin/sleep 1000\nrestart = false\n"),
+        ("ms", "type = scripted\ncommand = /bin/true\nrestart = false\n"),
+        ("soft", "type = internal\n"),
+        ("top", "type = internal\ndepends-on = sleeper\ndepends-ms = ms\nwaits-for = soft\nrestart = false\n"),
+        ("holder", "type = internal\ndepends-on = top\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["list"]),
+            Ctl(&["start", "holder"]),
+            Ctl(&["list"]),
+            Ctl(&["status", "top"]),
+            Ctl(&["stop", "sleeper"]),
+            Ctl(&["stop", "ms"]),
+            Ctl(&["stop", "soft"]),
+            Ctl(&["list"]),
+            Ctl(&["stop", "--force", "sleeper"]),
+            Ctl(&["list"]),
+            Ctl(&["status", "holder"]),
+            Ctl(&["is-failed", "holder"]),
+            Ctl(&["start", "holder"]),
+            Ctl(&["release", "holder"]),
+            Wait("sleeper", "STOPPED"),
+            Ctl(&["list"]),
+            Ctl(&["stop", "boot"]),
+            Exit,
+        ],
+    );
+}
+
+#[test]
+fn before_and_after_order_starts() {
+    let files = [
+        (
+            "boot",
+            "type = internal\ndepends-on = b\ndepends-on = a\ndepends-on = c\n",
+        ),
+        ("a", "type = scripted\ncommand = /bin/sleep 0.3\n"),
+        ("b", "type = internal\nafter = a\n"),
+        ("c", "type = internal\nbefore = a\n"),
+    ];
+    compare(&files, &[], &[Wait("boot", "STARTED"), Ctl(&["list"])]);
+}
+
+#[test]
+fn chain_to_and_arguments() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("part1", "type = process\ncommand = /bin/true\nchain-to = part2@x\nrestart = false\n"),
+        ("part2", "type = scripted\ncommand = /bin/sh -c \"echo arg=$1\"\nlog-type = buffer\nrestart = false\n"),
+        ("svc", "type = internal\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "part1"]),
+            Wait("part2@x", "STARTED"),
+            Ctl(&["list"]),
+            Ctl(&["catlog", "part2@x"]),
+            Ctl(&["start", "svc@one"]),
+            Ctl(&["start", "svc@"]),
+            Ctl(&["list"]),
+        ],
+    );
+}
+
+#[test]
+fn restart_and_restart_limit() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        (
+            "flaky",
+            "type = process\ncommand = /bin/sh -c \"sleep 0.2; exit 3\"\nrestart = yes\nrestart-delay = 0.05\nrestart-limit-count = 2\nrestart-limit-interval = 60\n",
+        ),
+        ("steady", "type = process\ncommand = /bin/sleep 1000\n"),
+        ("dep", "type = internal\ndepends-on = steady\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "flaky"]),
+            Wait("flaky", "STOPPED"),
+            Ctl(&["status", "flaky"]),
+            Ctl(&["list"]),
+            Ctl(&["start", "dep"]),
+            Ctl(&["restart", "steady"]),
+            Ctl(&["restart", "--force", "steady"]),
+            Ctl(&["list"]),
+            Ctl(&["restart", "flaky"]),
+        ],
+    );
+}
+
+#[test]
+fn environment_substitution_and_catlog() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        (
+            "show",
+            "type = scripted\ncommand = /bin/sh -c \"echo sub=$BRAID_TEST_VAR set=$FOO; echo env=$$FOO; echo client=$$BRAID_CLIENT_VAR\"\nlog-type = buffer\nrestart = false\n",
+        ),
+        ("quiet", "type = scripted\ncommand = /bin/true\nrestart = false\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["setenv", "FOO=bar", "BRAID_CLIENT_VAR"]),
+            Ctl(&["start", "show"]),
+            Ctl(&["catlog", "show"]),
+            Ctl(&["catlog", "--clear", "show"]),
+            Ctl(&["catlog", "show"]),
+            Ctl(&["unsetenv", "FOO"]),
+            Ctl(&["setenv", "FOO"]),
+            Ctl(&["setenv", "=x"]),
+            Ctl(&["catlog", "quiet"]),
+            Ctl(&["catlog", "boot"]),
+        ],
+    );
+}
+
+#[test]
+fn log_pipe_to_consumer() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("producer", "type = process\ncommand = /bin/sh -c \"echo one; echo two; exec sleep 1000\"\nlog-type = pipe\nrestart = false\n"),
+        ("consumer", "type = process\ncommand = /bin/sh -c \"head -n 2; echo >&3; exec sleep 1000\"\nready-notification = pipefd:3\nconsumer-of = producer\nlog-type = buffer\nrestart = false\n"),
+        ("badconsumer", "type = scripted\ncommand = /bin/cat\nconsumer-of = producer\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "producer"]),
+            Ctl(&["start", "consumer"]),
+            Ctl(&["list"]),
+            Ctl(&["catlog", "consumer"]),
+            Ctl(&["start", "badconsumer"]),
+        ],
+    );
+}
+
+#[test]
+fn reload_add_rm_dep_enable_disable() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("main", "type = internal\n"),
+        ("second", "type = internal\n"),
+        ("svc", "@meta enable-via boot\ntype = internal\n"),
+        (
+            "proc",
+            "type = process\ncommand = /bin/sleep 1000\nrestart = false\n",
+        ),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "main"]),
+            Ctl(&["add-dep", "need", "main", "second"]),
+            Ctl(&["start", "second"]),
+            Ctl(&["add-dep", "need", "main", "second"]),
+            Ctl(&["add-dep", "need", "second", "main"]),
+            Ctl(&["list"]),
+            Ctl(&["rm-dep", "need", "main", "second"]),
+            Ctl(&["rm-dep", "need", "main", "second"]),
+            Ctl(&["add-dep", "milestone", "main", "second"]),
+            Ctl(&["rm-dep", "milestone", "main", "second"]),
+            Ctl(&["stop", "second"]),
+            Ctl(&["list"]),
+            Ctl(&["enable", "svc"]),
+            Ctl(&["enable", "svc"]),
+            Ctl(&["list"]),
+            Ctl(&["disable", "svc"]),
+            Ctl(&["list"]),
+            Write("second", "type = internal\ndepends-on = proc\n"),
+            Ctl(&["reload", "second"]),
+            Ctl(&["stop", "second"]),
+            Ctl(&["reload", "second"]),
+            Ctl(&["start", "second"]),
+            Ctl(&["list"]),
+            Ctl(&["reload", "never-loaded-before"]),
+            Ctl(&["unload", "second"]),
+            Ctl(&["stop", "second"]),
+            Ctl(&["unload", "second"]),
+            Ctl(&["list"]),
+        ],
+    );
+}
+
+#[test]
+fn cycles_failures_and_broken_files() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("ca", "type = internal\ndepends-on = cb\n"),
+        ("cb", "type = internal\ndepends-on = ca\n"),
+        ("aa", "type = internal\ndepends-on = a1\ndepends-on = a2\n"),
+        ("a1", "type = internal\nafter = a2\n"),
+        ("a2", "type = internal\nafter = a1\n"),
+        (
+            "failing",
+            "type = scripted\ncommand = /bin/sh -c \"exit 3\"\nrestart = false\n",
+        ),
+        (
+            "nonexec",
+            "type = process\ncommand = /nonexistent/program\nrestart = false\n",
+        ),
+        ("depfail", "type = internal\ndepends-on = failing\n"),
+        (
+            "broken",
+            "type = process\ncommand = /bin/true\nno-such-setting = 1\n",
+        ),
+        (
+            "badvalue",
+            "type = process\ncommand = /bin/true\nrestart-delay = soon\n",
+        ),
+        ("needsbroken", "type = internal\ndepends-on = broken\n"),
+        ("missingdep", "type = internal\ndepends-on = nowhere\n"),
+        ("fine", "type = internal\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "ca"]),
+            Ctl(&["start", "aa"]),
+            Ctl(&["start", "failing"]),
+            Ctl(&["start", "nonexec"]),
+            Ctl(&["status", "nonexec"]),
+            Ctl(&["start", "depfail"]),
+            Ctl(&["start", "broken"]),
+            Ctl(&["start", "badvalue"]),
+            Ctl(&["start", "needsbroken"]),
+            Ctl(&["start", "missingdep"]),
+            Ctl(&["start", "nosuch"]),
+            Ctl(&["start", "fine"]),
+            Ctl(&["list"]),
+        ],
+    );
+}
+
+#[test]
+fn shutdown_and_exit_when_all_stopped() {
+    let files = [
+        ("boot", "type = internal\ndepends-on = sleeper\n"),
+        ("sleeper", "type = process\ncommand = /bin/sleep 1000\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Wait("boot", "STARTED"),
+            Ctl(&["list"]),
+            Ctl(&["shutdown"]),
+            Exit,
+        ],
+    );
+    compare(
+        &files,
+        &[],
+        &[
+            Wait("boot", "STARTED"),
+            Ctl(&["stop", "boot"]),
+            Ctl(&["stop", "sleeper"]),
+            Exit,
+        ],
+    );
+}
+
+#[test]
+fn boot_missing_exits_at_once() {
+    compare(&[("other", "type = internal\n")], &[], &[Exit]);
+    compare(
+        &[("other", "type = internal\n")],
+        &["other", "nosuch"],
+        &[Ctl(&["list"])],
+    );
+}
+
+/// See /work/notes/engine-requests.md (2): braid's engine starts a stopped
+/// soft dependency added at run time; dinit leaves it stopped.
+#[test]
+#[ignore = "engine difference, filed in engine-requests.md"]
+fn add_dep_soft_on_stopped_target() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("main", "type = internal\n"),
+        ("second", "type = internal\n"),
+    ];
+    compare(
+        &files,
+        &[],
+        &[
+            Ctl(&["start", "main"]),
+            Ctl(&["add-dep", "waits-for", "main", "second"]),
+            Ctl(&["list"]),
+            Ctl(&["start", "second"]),
+            Ctl(&["add-dep", "waits-for", "main", "second"]),
+            Ctl(&["release", "--no-wait", "second"]),
+            Ctl(&["list"]),
+        ],
+    );
+}
