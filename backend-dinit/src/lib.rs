@@ -6,9 +6,9 @@ use std::ffi::OsString;
 mod check;
 pub mod daemon;
 pub mod description;
-pub mod protocol;
 mod dinitctl;
 mod monitor;
+pub mod protocol;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.

@@ -3,15 +3,15 @@
 
 use std::ffi::OsString;
 
-pub mod errstr;
-pub mod supervise;
-mod sv;
 mod chpst;
-mod svlogd;
+pub mod errstr;
 mod mirror;
 mod runsv;
 pub mod runsvdir;
 pub mod service_dir;
+pub mod supervise;
+mod sv;
+mod svlogd;
 
 /// A program of this face: takes the whole argv (argv[0] included) and
 /// returns the process exit status.
