@@ -52,10 +52,11 @@ fn start() -> Option<Pair> {
     Some(pair)
 }
 
-fn supervise_view(
-    tree: &Tree,
-    name: &str,
-) -> (String, Vec<u8>, bool, String, Vec<(String, u32, bool)>) {
+/// `stat`, status bytes 16-19, whether status has a pid, the pid file's
+/// shape, and each file's mode and FIFO-ness.
+type View = (String, Vec<u8>, bool, String, Vec<(String, u32, bool)>);
+
+fn supervise_view(tree: &Tree, name: &str) -> View {
     let dir = tree.service(name).join("supervise");
     let stat = fs::read_to_string(dir.join("stat")).unwrap();
     let status = fs::read(dir.join("status")).unwrap();
@@ -133,6 +134,7 @@ fn every_command_matches_real_runsv() {
 
     // term and kill restart a service that is wanted up
     p.step(&["-v", "term", "a"], &[("a", Run)]);
+    p.wait_settled("a");
     p.step(&["-v", "kill", "a"], &[("a", Run)]);
     p.step(&["-v", "restart", "e"], &[("e", Run)]);
     p.step(&["status", "e"], &[]);
@@ -153,10 +155,14 @@ fn every_command_matches_real_runsv() {
     // LSB-style commands
     p.step(&["-v", "start", "c"], &[("c", Run)]);
     p.step(&["-v", "stop", "c"], &[("c", Down)]);
+    p.wait_settled("a");
     p.step(&["-v", "try-restart", "a"], &[("a", Run)]);
     p.step(&["-v", "reload", "a"], &[("a", Run)]);
+    p.wait_settled("a");
     p.step(&["-v", "force-reload", "a"], &[("a", Run)]);
+    p.wait_settled("a");
     p.step(&["-v", "force-restart", "a"], &[("a", Run)]);
+    p.wait_settled("a");
     p.step(&["-v", "force-stop", "a"], &[("a", Down)]);
     p.step(&["-v", "check", "a", "c"], &[]);
     p.step(&["-w", "3", "start", "a", "c"], &[("a", Run), ("c", Run)]);

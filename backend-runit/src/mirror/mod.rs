@@ -32,8 +32,7 @@ pub struct Mirror {
     files: SuperviseFiles,
     /// What the user last asked for: `u` up, `d`/`o` down, `x` exit.
     pub want: Want,
-    /// A start failed (could not exec) and is retried in a second; runsv
-    /// shows `want up` meanwhile.
+    /// A start failed (could not exec) and is retried in a second.
     pub retry_pending: bool,
     since: Tai64N,
     got_term: bool,
@@ -161,11 +160,13 @@ impl Mirror {
             // The engine stopping it (a dependency went down) sent TERM.
             self.got_term = true;
         }
+        // Up while the user wants it up (even if it waits for a retry or
+        // a dependency), or while the engine keeps it up for a dependent.
         let want = match self.want {
             Want::Exit => Want::Exit,
-            _ if self.retry_pending => Want::Up,
-            _ if status.target == State::Started && !status.once => Want::Up,
-            _ => Want::Down,
+            Want::Up => Want::Up,
+            Want::Down if status.target == State::Started && !status.once => Want::Up,
+            Want::Down => Want::Down,
         };
         Record {
             since: self.since,

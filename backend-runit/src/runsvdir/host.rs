@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 
 use braid_core::engine::{Command, Notification, ServiceEvent, ServiceId, State};
@@ -137,7 +137,20 @@ impl Host {
     /// as runsv prints them; `None` means nothing is supervised.
     pub fn start(&mut self, rt: &mut Runtime, dir: &Path, name: &str) -> Option<u64> {
         let fatal = |msg: &dyn std::fmt::Display| eprintln!("runsv {name}: fatal: {msg}");
-        let sd = match service_dir::load(dir, name) {
+        let dir_fd = match nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            // SAFETY: `open` just returned this fd and nothing else owns it.
+            Ok(fd) => unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+            Err(e) => {
+                fatal(&service_dir::LoadError::ChangeDir(io_err(e)));
+                return None;
+            }
+        };
+        let dir = PathBuf::from(format!("/proc/self/fd/{}", dir_fd.as_raw_fd()));
+        let sd = match service_dir::load(&dir, name) {
             Ok(sd) => sd,
             Err(e) => {
                 fatal(&e);
@@ -202,6 +215,7 @@ impl Host {
         let mut sup = Supervisor {
             label: name.to_string(),
             dir: sd.path.clone(),
+            dir_fd,
             service,
             logger,
             tokens: Vec::new(),
@@ -305,11 +319,19 @@ impl Host {
             .chain(sup.logger.as_ref().map(|m| m.id))
             .collect();
         let removed = sup.removed;
-        drop(sup);
+        let Supervisor {
+            service,
+            logger,
+            dir_fd,
+            ..
+        } = sup;
+        // Closing the mirrors releases the locks: `sv` now sees no runsv.
+        drop((service, logger));
         for id in ids.into_iter().rev() {
             self.by_id.remove(&id);
             retire(rt, id);
         }
+        drop(dir_fd);
         match &mut self.mode {
             Mode::Runsv => rt.exit(0),
             Mode::Runsvdir(scan) => {

@@ -1,6 +1,7 @@
 //! One service directory under supervision: what one runsv process is in
 //! runit, here a few records inside braid's single process.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use braid_core::runtime::SourceToken;
@@ -14,8 +15,10 @@ pub struct Supervisor {
     /// runsv's name for the directory in messages (`runsv NAME: ...`):
     /// the entry name under runsvdir, the argument of `runsv`.
     pub label: String,
-    /// The directory, absolute.
+    /// The directory, as `/proc/self/fd/N` of `dir_fd`: like runsv, which
+    /// lives inside its directory, braid follows it when it is renamed.
     pub dir: PathBuf,
+    pub dir_fd: OwnedFd,
     pub service: Mirror,
     pub logger: Option<Mirror>,
     /// The control FIFOs' registrations, released before the mirrors close.

@@ -46,7 +46,7 @@ pub fn log_name(name: &str) -> String {
 pub struct ServiceDir {
     /// The entry name (the engine name of the service).
     pub name: String,
-    /// The directory, absolute, symlinks resolved.
+    /// The directory, absolute.
     pub path: PathBuf,
     pub service: ServiceSpec,
     pub logger: Option<ServiceSpec>,
@@ -84,12 +84,13 @@ impl std::error::Error for LoadError {}
 
 /// Reads the service directory `dir`, to be supervised under `name`.
 pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
-    let path = fs::canonicalize(dir).map_err(LoadError::ChangeDir)?;
-    if !path.is_dir() {
+    let meta = fs::metadata(dir).map_err(LoadError::ChangeDir)?;
+    if !meta.is_dir() {
         return Err(LoadError::ChangeDir(io::Error::from_raw_os_error(
             nix::libc::ENOTDIR,
         )));
     }
+    let path = std::path::absolute(dir).map_err(LoadError::ChangeDir)?;
     let mut warnings = Vec::new();
 
     let log_dir = path.join("log");

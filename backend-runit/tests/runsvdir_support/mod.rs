@@ -370,6 +370,21 @@ impl Pair {
         self.ours.wait_state(name, want);
     }
 
+    /// Waits until `name`'s last change is more than a second old in both
+    /// trees, so that stopping it now does not meet runsv's one-second
+    /// restart throttle (during which runsv reads no command).
+    pub fn wait_settled(&self, name: &str) {
+        for tree in [&self.real, &self.ours] {
+            let files = SuperviseFiles::new(tree.service(name).join("supervise"));
+            wait_for(&format!("{name} to settle"), Duration::from_secs(5), || {
+                files.read_status().is_ok_and(|s| {
+                    braid_runit::supervise::Tai64N::now().since(s.since())
+                        > Duration::from_millis(1100)
+                })
+            });
+        }
+    }
+
     /// Runs Debian's sv with `args` on both trees at once, compares, then
     /// waits until each `settle` state holds in both.
     pub fn step(&self, args: &[&str], settle: &[(&str, RunState)]) -> Outcome {
