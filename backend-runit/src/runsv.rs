@@ -36,7 +36,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Ok(host) => host,
         Err(e) => return fatal(e),
     };
-    let Some(key) = host.borrow_mut().start(&mut rt, dir, &label) else {
+    // The engine's name for it: the directory's own name.
+    let name = std::path::absolute(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or_else(|| "service".to_string());
+    let Some(key) = host.borrow_mut().start(&mut rt, dir, &label, &name) else {
         return 111;
     };
     // SIGTERM is `x`.

@@ -131,12 +131,13 @@ impl Host {
 
     // ----- starting a supervisor -----
 
-    /// Supervises the service directory `dir` under `name` (runsv's
-    /// startup): load, set up `supervise/` (and `log/supervise/`), listen
-    /// on the control FIFOs, start what is wanted up. Problems are printed
-    /// as runsv prints them; `None` means nothing is supervised.
-    pub fn start(&mut self, rt: &mut Runtime, dir: &Path, name: &str) -> Option<u64> {
-        let fatal = |msg: &dyn std::fmt::Display| eprintln!("runsv {name}: fatal: {msg}");
+    /// Supervises the service directory `dir` as the engine service `name`
+    /// (runsv's startup): load, set up `supervise/` (and `log/supervise/`),
+    /// listen on the control FIFOs, start what is wanted up. Problems are
+    /// printed as runsv prints them, naming the directory `label`; `None`
+    /// means nothing is supervised.
+    pub fn start(&mut self, rt: &mut Runtime, dir: &Path, label: &str, name: &str) -> Option<u64> {
+        let fatal = |msg: &dyn std::fmt::Display| eprintln!("runsv {label}: fatal: {msg}");
         let dir_fd = match nix::fcntl::open(
             dir,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -158,7 +159,7 @@ impl Host {
             }
         };
         for w in &sd.warnings {
-            eprintln!("runsv {name}: warning: {w}");
+            eprintln!("runsv {label}: warning: {w}");
         }
         let service_id = match load_or_reload(rt, sd.service.clone()) {
             Ok(id) => id,
@@ -182,7 +183,7 @@ impl Host {
             }
         };
         for w in warnings {
-            eprintln!("runsv {name}: warning: {w}");
+            eprintln!("runsv {label}: warning: {w}");
         }
         let logger = match &sd.logger {
             None => None,
@@ -196,7 +197,7 @@ impl Host {
                 match opened {
                     Ok((m, warnings)) => {
                         for w in warnings {
-                            eprintln!("runsv {name}: warning: {w}");
+                            eprintln!("runsv {label}: warning: {w}");
                         }
                         Some(m)
                     }
@@ -213,7 +214,7 @@ impl Host {
         let key = self.next_key;
         self.next_key += 1;
         let mut sup = Supervisor {
-            label: name.to_string(),
+            label: label.to_string(),
             dir: sd.path.clone(),
             dir_fd,
             service,
@@ -241,7 +242,7 @@ impl Host {
             match rt.register_fd(fd, Interest::READABLE, handler) {
                 Ok(token) => sup.tokens.push(token),
                 Err(e) => eprintln!(
-                    "runsv {name}: warning: unable to watch control: {}",
+                    "runsv {label}: warning: unable to watch control: {}",
                     crate::errstr::io_errstr(&e)
                 ),
             }
@@ -591,7 +592,7 @@ impl Host {
             if self.has_name(&name) {
                 continue;
             }
-            let key = self.start(rt, &path, &name);
+            let key = self.start(rt, &path, &name, &name);
             if let Mode::Runsvdir(scan) = &mut self.mode {
                 scan.started(slot, key);
             }
