@@ -73,6 +73,9 @@ pub struct Gate {
     /// readiness channel, say): the verdict waits for the process to end
     /// so that the reason can tell how it ended.
     failing: Option<ServiceId>,
+    /// (subject, member): the subject going down while the member is
+    /// pending fails the member (see [`Gate::watch_subject`]).
+    subjects: Vec<(ServiceId, ServiceId)>,
     verdict: Option<Verdict>,
 }
 
@@ -80,24 +83,32 @@ impl Gate {
     /// A gate over the services called `names`, judged on their current
     /// state. A name the engine does not know fails the gate at once.
     pub fn new<S: AsRef<str>>(engine: &Engine, names: &[S]) -> Gate {
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_ref(), n.as_ref())).collect();
+        Gate::labelled(engine, &pairs)
+    }
+
+    /// A gate over services given as (engine name, name shown to users):
+    /// a backend that gates on a helper service of its own (a readiness
+    /// probe, say) reports it under the name the user knows.
+    pub fn labelled(engine: &Engine, members: &[(&str, &str)]) -> Gate {
         let mut gate = Gate {
             members: Vec::new(),
             pending: BTreeSet::new(),
             failing: None,
+            subjects: Vec::new(),
             verdict: None,
         };
-        for name in names {
-            let name = name.as_ref();
+        for (name, label) in members {
             match engine.lookup(name) {
                 Some(id) => {
                     if !gate.members.iter().any(|(m, _)| *m == id) {
-                        gate.members.push((id, name.to_string()));
+                        gate.members.push((id, label.to_string()));
                         gate.pending.insert(id);
                     }
                 }
                 None => {
                     gate.verdict.get_or_insert(Verdict::Failed {
-                        service: name.to_string(),
+                        service: label.to_string(),
                         reason: "no such service".to_string(),
                     });
                 }
@@ -109,6 +120,15 @@ impl Gate {
         }
         gate.settle();
         gate
+    }
+
+    /// Makes `subject` going down (its process exiting) while `member` is
+    /// still pending fail `member`: a probe that waits for a service's
+    /// readiness check fails as soon as the service itself dies.
+    pub fn watch_subject(&mut self, engine: &Engine, member: &str, subject: &str) {
+        if let (Some(m), Some(s)) = (engine.lookup(member), engine.lookup(subject)) {
+            self.subjects.push((s, m));
+        }
     }
 
     /// The services of the gate, in the order given.
@@ -132,7 +152,23 @@ impl Gate {
     /// Takes in one notification; returns whether anything changed (a
     /// service became ready, or the gate was decided).
     pub fn observe(&mut self, engine: &Engine, n: &Notification) -> bool {
-        if self.verdict.is_some() || !self.pending.contains(&n.service) {
+        if self.verdict.is_some() {
+            return false;
+        }
+        if let Some(&(_, member)) = self.subjects.iter().find(|(s, _)| *s == n.service) {
+            let subject = engine.status(n.service);
+            let down = subject.state == State::Stopped
+                || (subject.pid.is_none() && subject.last_exit.is_some());
+            if self.pending.contains(&member) && down {
+                let label = self.label(member).to_string();
+                self.verdict = Some(Verdict::Failed {
+                    reason: failure_reason(engine, n.service, &label),
+                    service: label,
+                });
+                return true;
+            }
+        }
+        if !self.pending.contains(&n.service) {
             return false;
         }
         let before = self.pending.len();
@@ -147,9 +183,8 @@ impl Gate {
             return;
         }
         if let Some(id) = self.failing {
-            let name = self.members.iter().find(|(m, _)| *m == id).map(|(_, n)| n);
             self.verdict = Some(Verdict::Failed {
-                service: name.cloned().unwrap_or_default(),
+                service: self.label(id).to_string(),
                 reason: format!(
                     "failed, and its process was still running after {}",
                     seconds(after)
@@ -171,6 +206,13 @@ impl Gate {
         });
     }
 
+    fn label(&self, id: ServiceId) -> &str {
+        self.members
+            .iter()
+            .find(|(m, _)| *m == id)
+            .map_or("", |(_, n)| n.as_str())
+    }
+
     /// Looks at one pending member's state.
     fn judge(&mut self, engine: &Engine, id: ServiceId, event: Option<ServiceEvent>) {
         let status = engine.status(id);
@@ -178,16 +220,32 @@ impl Gate {
             self.pending.remove(&id);
             return;
         }
+        // A member that went down while the gate waited for it failed,
+        // however it got there (its start failed, was cancelled because a
+        // dependency stopped, or it was stopped).
+        let went_down = status.state == State::Stopped
+            && (status.stop_reason.is_failure()
+                || matches!(
+                    event,
+                    Some(
+                        ServiceEvent::Stopped
+                            | ServiceEvent::StartCancelled
+                            | ServiceEvent::FailedStart
+                    )
+                ));
         let failed = self.failing == Some(id)
-            || event == Some(ServiceEvent::FailedStart)
-            || (status.state == State::Stopped
-                && (status.stop_reason.is_failure() || event == Some(ServiceEvent::Stopped)));
+            || matches!(
+                event,
+                Some(ServiceEvent::FailedStart | ServiceEvent::StartCancelled)
+            )
+            || went_down;
         if failed && status.pid.is_some() {
             self.failing = Some(id);
         } else if failed {
+            let label = self.label(id).to_string();
             self.verdict = Some(Verdict::Failed {
-                service: engine.name(id).to_string(),
-                reason: failure_reason(engine, id),
+                reason: failure_reason(engine, id, &label),
+                service: label,
             });
         }
     }
@@ -199,9 +257,25 @@ impl Gate {
     }
 }
 
-/// Why a service that should have started did not, in words.
-fn failure_reason(engine: &Engine, id: ServiceId) -> String {
+/// Why a service that should have started did not, in words. `label` is
+/// the name the gate reports: a dependency shown under the same name (a
+/// probe's own service) is not named again.
+fn failure_reason(engine: &Engine, id: ServiceId, label: &str) -> String {
     let status = engine.status(id);
+    let blame = |dep: ServiceId, verb: &str| {
+        let inner = failure_reason(engine, dep, label);
+        if engine.name(dep) == label {
+            inner
+        } else {
+            format!("its dependency {} {verb}: {inner}", engine.name(dep))
+        }
+    };
+    let hard_dep_down = || {
+        engine
+            .dependencies(id)
+            .into_iter()
+            .find(|(dep, kind)| kind.is_hard() && engine.status(*dep).state != State::Started)
+    };
     match status.stop_reason {
         StopReason::ExecFailed => match &status.exec_failure {
             Some(f) => format!("could not be launched ({f})"),
@@ -214,11 +288,7 @@ fn failure_reason(engine: &Engine, id: ServiceId) -> String {
                 .into_iter()
                 .find(|(dep, kind)| kind.holds() && engine.status(*dep).stop_reason.is_failure());
             match culprit {
-                Some((dep, _)) => format!(
-                    "its dependency {} failed: {}",
-                    engine.name(dep),
-                    failure_reason(engine, dep)
-                ),
+                Some((dep, _)) => blame(dep, "failed"),
                 None => "a dependency failed".to_string(),
             }
         }
@@ -227,9 +297,10 @@ fn failure_reason(engine: &Engine, id: ServiceId) -> String {
             None => "failed to start".to_string(),
         },
         StopReason::Terminated | StopReason::Normal | StopReason::DepRestart => {
-            match status.last_exit {
-                Some(exit) => format!("stopped before it was ready ({})", exit_text(exit)),
-                None => "stopped before it was ready".to_string(),
+            match (hard_dep_down(), status.last_exit) {
+                (Some((dep, _)), _) if dep != id => blame(dep, "stopped"),
+                (_, Some(exit)) => format!("{} before it was ready", exit_text(exit)),
+                _ => "stopped before it was ready".to_string(),
             }
         }
     }

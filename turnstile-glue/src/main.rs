@@ -20,12 +20,15 @@ struct Cli {
 const PROGRAMS_HELP: &str = "\
 Programs (run as `braid PROGRAM ARGS...`, or through a symlink named PROGRAM):
   dinit-check dinitctl dinit-monitor
-  sv chpst envdir envuidgid pgrphack setuidgid setlock softlimit svlogd";
+  sv chpst envdir envuidgid pgrphack setuidgid setlock softlimit svlogd
+  pause turnstile-update-runit-env; turnstile backends: runit dinit";
 
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run a built-in example session and show each state change live.
     Demo(braid_turnstile::demo::DemoArgs),
+    /// Link braid's programs and turnstile's backends under a prefix.
+    Install(braid_turnstile::install::InstallArgs),
     /// Any of the programs listed below, with its own arguments.
     #[command(external_subcommand)]
     Program(Vec<OsString>),
@@ -43,7 +46,9 @@ fn main() -> ExitCode {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let code = match personality(&invoked_as) {
+    let program = braid_turnstile::backend::personality(&invoked_as, &args)
+        .or_else(|| personality(&invoked_as));
+    let code = match program {
         Some(program) => program(args),
         None if invoked_as.starts_with("braid") => run_cli(),
         // Any other name is an init script linked to sv (runit's LSB mode:
@@ -56,12 +61,15 @@ fn main() -> ExitCode {
 fn run_cli() -> i32 {
     match Cli::parse().command {
         Commands::Demo(args) => braid_turnstile::demo::run(&args),
+        Commands::Install(args) => braid_turnstile::install::run(&args),
         Commands::Program(argv) => {
             let name = argv
                 .first()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            match personality(&name) {
+            let program = braid_turnstile::backend::personality(&name, &argv)
+                .or_else(|| personality(&name));
+            match program {
                 Some(program) => program(argv),
                 None => {
                     eprintln!("braid: no program called {name:?} (see braid --help)");
