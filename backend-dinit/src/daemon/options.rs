@@ -61,6 +61,8 @@ const HELP: &str = "dinit: init/service manager daemon
                               path to control socket
  --ready-fd <fd>, -F <fd>
                               file descriptor to report readiness
+ --cgroup-path <path>, -b <path>
+                              cgroup base path (for resolving relative paths)
  --log-file <file>, -l <file> log to the specified file
  --quiet, -q                  disable output to standard output
  <service-name>, --service <service-name>, -t <service-name>
@@ -127,6 +129,13 @@ pub fn parse(argv: &[OsString]) -> Parsed {
                 Some(v) => o.log_file = Some(v),
                 None => return fail("'--log-file' (-l) requires an argument"),
             },
+            // Accepted for compatibility: braid does not place services
+            // in cgroups.
+            "--cgroup-path" | "-b" => {
+                if value(i).is_none() {
+                    return fail("'--cgroup-path' (-b) requires an argument");
+                }
+            }
             "--service" | "-t" => match value(i) {
                 Some(v) => o.services.push(v),
                 None => return fail("'--service' (-t) requires an argument"),
@@ -197,6 +206,8 @@ pub fn parse(argv: &[OsString]) -> Parsed {
                 | "-l"
                 | "--service"
                 | "-t"
+                | "--cgroup-path"
+                | "-b"
         ) {
             i += 1;
         }
