@@ -43,16 +43,15 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
 }
 
-/// Run by `graphical.monitor` (through dinit-monitor) with the control
-/// connection it was passed: trigger `graphical.target`.
+/// Run by `graphical.monitor` (through dinit-monitor): trigger
+/// `graphical.target` through the user daemon's control socket. (The stock
+/// script insists on a passed connection, `DINIT_CS_FD`, and then ignores
+/// it; braid does not pass one, so the socket is found as `dinitctl -u`
+/// finds it, from `XDG_RUNTIME_DIR` or `HOME`.)
 fn graphical_notify() -> i32 {
-    if std::env::var_os("DINIT_CS_FD").is_none() {
-        eprintln!("{FACE}: graphical-notify: no control connection (DINIT_CS_FD) given");
-        return 69;
-    }
     match braid_dinit::personality("dinitctl") {
         Some(dinitctl) => dinitctl(
-            ["dinitctl", "trigger", "graphical.target"]
+            ["dinitctl", "--user", "trigger", "graphical.target"]
                 .map(OsString::from)
                 .to_vec(),
         ),
@@ -179,7 +178,7 @@ fn write_services(
             "graphical.monitor",
             format!(
                 "type = process\ndepends-on = login.target\noptions = pass-cs-fd\n\
-                 command = {} dinit-monitor -E -c {} WAYLAND_DISPLAY DISPLAY\n",
+                 command = {} dinit-monitor --user -E -c {} WAYLAND_DISPLAY DISPLAY\n",
                 quote(&exe.display().to_string()),
                 quote(&format!("{} graphical-notify", backend.display())),
             ),
