@@ -202,6 +202,13 @@ pub struct Flags {
     pub always_chain: bool,
     /// After a stop signal, also send SIGCONT (a stopped process must see it).
     pub cont_after_stop_signal: bool,
+    /// Only stdout goes to the output; stderr stays braid's own (runsv
+    /// leaves a service's stderr alone).
+    pub stderr_inherited: bool,
+    /// A program that cannot be executed counts as one that started and
+    /// exited with status 111, restarted like any exit (runsv's behaviour),
+    /// instead of failing the start.
+    pub exec_failure_is_exit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

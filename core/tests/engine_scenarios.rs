@@ -889,17 +889,29 @@ fn add_and_remove_dependency_at_run_time() {
     w.load(proc("b"));
     w.cmd("a", START).unwrap();
     let (a, b) = (w.id("a"), w.id("b"));
+    // A soft link to a stopped service does not start it (as dinit).
     w.engine.add_dependency(a, b, DepKind::WaitsFor).unwrap();
     w.settle(secs(1.0));
-    assert_eq!(
-        w.state("b"),
-        State::Started,
-        "a running dependent acquires the new dependency"
-    );
+    assert_eq!(w.state("b"), State::Stopped);
+    assert!(w.engine.remove_dependency(a, b, DepKind::WaitsFor));
+    // To a running one, the link holds it: releasing b leaves it up.
+    w.cmd("b", START).unwrap();
+    w.engine.add_dependency(a, b, DepKind::WaitsFor).unwrap();
+    w.cmd("b", Command::Release { pin: false }).unwrap();
+    w.settle(secs(1.0));
+    assert_eq!(w.state("b"), State::Started, "a holds b");
+    // A hard link from a running service needs a started target.
+    w.load(proc("c"));
+    let c = w.id("c");
+    assert!(matches!(
+        w.engine.add_dependency(a, c, DepKind::Hard),
+        Err(LoadError::NotNow(_))
+    ));
     assert!(matches!(
         w.engine.add_dependency(b, a, DepKind::Hard),
-        Err(LoadError::NotNow(_)) | Err(LoadError::Cycle(_))
+        Err(LoadError::Cycle(_))
     ));
+    // Removing the link releases its hold.
     assert!(w.engine.remove_dependency(a, b, DepKind::WaitsFor));
     w.settle(secs(5.0));
     assert_eq!(w.state("b"), State::Stopped, "released when the link went");
@@ -1037,4 +1049,52 @@ fn unsupervised_daemon_counts_as_stopped_once_signalled() {
         "no exit will ever be seen"
     );
     assert_eq!(w.signals_to("daemon"), [Signal::SIGTERM]);
+}
+
+#[test]
+fn exec_failure_can_count_as_an_exit_that_is_retried() {
+    let mut w = World::new();
+    let mut s = proc("s");
+    s.flags.exec_failure_is_exit = true;
+    s.finish = Some(CommandLine::new(["./finish"]));
+    s.restart.delay = secs(1.0);
+    s.restart.limit_count = 0;
+    w.load(s);
+    w.behave(
+        "s",
+        Behaviour {
+            exec_fails: true,
+            ..Default::default()
+        },
+    );
+    w.cmd("s", START).unwrap();
+    w.advance(secs(2.5));
+    let finishes: Vec<Vec<String>> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            braid_core::engine::Effect::Spawn {
+                role: Role::Finish,
+                extra_args,
+                ..
+            } => Some(
+                extra_args
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finishes.len(),
+        3,
+        "tried at 0, 1 and 2 s, finish after each"
+    );
+    assert!(finishes.iter().all(|a| a == &["111", "0"]));
+    assert_eq!(
+        w.engine.status(w.id("s")).target,
+        State::Started,
+        "still wanted up"
+    );
 }

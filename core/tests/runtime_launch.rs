@@ -238,6 +238,29 @@ fn output_file_is_appended_relative_to_working_dir() {
 }
 
 #[test]
+fn stdout_only_leaves_stderr_alone() {
+    let _serial = serial();
+    let dir = Scratch::new("launch-stdout-only");
+    let mut launch = Launch::new([
+        "sh",
+        "-c",
+        "echo out; echo 'stderr (expected in test output)' >&2",
+    ]);
+    launch
+        .envs(path_env())
+        .working_dir(&dir.0)
+        .stdout(Stdout::File {
+            path: "log".into(),
+            mode: 0o600,
+        })
+        .stdout_only(true);
+    let pid = launch.spawn().expect("launch");
+    assert!(matches!(wait_exit(pid, LIMIT), WaitStatus::Exited(_, 0)));
+    // Only stdout reached the file; stderr went to braid's (here: the test's).
+    assert_eq!(read_file(&dir.path("log")), "out\n");
+}
+
+#[test]
 fn failures_carry_stage_and_errno() {
     let _serial = serial();
     let dir = Scratch::new("launch-fail");

@@ -113,7 +113,7 @@ impl Engine {
                 if e.kind.holds() && !e.holding {
                     let to = e.to;
                     self.rec_mut(id).deps[i].holding = true;
-                    self.queue.push_back(Work::Require(to));
+                    self.require(to);
                 }
             }
             self.run_queue();
@@ -149,8 +149,11 @@ impl Engine {
             self.remove_edge(from, to, kind);
             return Err(LoadError::Cycle(path));
         }
+        // As dinit: a new link holds its target at once only if the
+        // dependent is running and the link is hard or the target is up.
         let from_active = matches!(self.rec(from).state, State::Starting | State::Started);
-        if from_active && kind.holds() {
+        let to_up = matches!(self.rec(to).state, State::Starting | State::Started);
+        if from_active && kind.holds() && (kind.is_hard() || to_up) {
             let e = self
                 .rec_mut(from)
                 .deps
@@ -159,7 +162,7 @@ impl Engine {
                 .find(|e| e.to == to && e.kind == kind)
                 .expect("edge was just added");
             e.holding = true;
-            self.queue.push_back(Work::Require(to));
+            self.require(to);
             self.run_queue();
         }
         Ok(())
@@ -173,7 +176,7 @@ impl Engine {
         };
         self.remove_edge(from, to, kind);
         if holding {
-            self.queue.push_back(Work::Release(to));
+            self.release(to);
         }
         self.queue.push_back(Work::CheckDeps(from));
         self.run_queue();
@@ -317,7 +320,7 @@ impl Engine {
                 .find(|e| e.to == *to && e.kind == *kind && !e.holding);
             match kept {
                 Some(e) => e.holding = true,
-                None => self.queue.push_back(Work::Release(*to)),
+                None => self.release(*to),
             }
         }
     }

@@ -94,13 +94,12 @@ use record::Record;
 
 /// Deferred work inside one engine step. Propagation goes through this
 /// queue instead of recursion so that a chain of ten thousand services does
-/// not grow the stack.
+/// not grow the stack. Counts (holds) change at once; only the transitions
+/// they cause are queued, so no order of the queue can see a count out of
+/// step. The queue is last-in first-out, as dinit's is, so that services
+/// queued together are handled in the order dinit handles them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
-    /// A hold was added: start if this is the first.
-    Require(ServiceId),
-    /// A hold was dropped: stop if it was the last.
-    Release(ServiceId),
     Start(ServiceId),
     Stop(ServiceId),
     /// Stop whatever the target says (a hard dependency is going down).
@@ -309,10 +308,8 @@ impl Engine {
     }
 
     fn run_queue(&mut self) {
-        while let Some(work) = self.queue.pop_front() {
+        while let Some(work) = self.queue.pop_back() {
             match work {
-                Work::Require(id) => self.require(id),
-                Work::Release(id) => self.release(id),
                 Work::Start(id) => self.do_start(id),
                 Work::Stop(id) => self.do_stop(id),
                 Work::ForceStop(id) => self.force_stop(id),

@@ -77,6 +77,12 @@ impl Engine {
                         let r = self.rec_mut(service);
                         r.procs.main_launching = false;
                         r.procs.exec_failure = Some(failure);
+                        if r.spec.flags.exec_failure_is_exit && r.state == State::Starting {
+                            // As if it had started and exited with 111.
+                            self.started(service);
+                            self.on_main_exit(service, ExitStatus::Exited(111));
+                            return;
+                        }
                         self.notify(service, ServiceEvent::ProcessChanged);
                         self.main_gone(service, None);
                     }
@@ -169,7 +175,10 @@ impl Engine {
                     _ => {}
                 }
             }
-            Role::Finish => self.rec_mut(id).procs.finish_running = true,
+            Role::Finish => {
+                self.rec_mut(id).procs.finish_running = true;
+                self.notify(id, ServiceEvent::ProcessChanged);
+            }
             Role::Stop | Role::Check => {}
         }
     }
@@ -180,21 +189,7 @@ impl Engine {
                 if self.rec(id).procs.main_pid.is_none() {
                     return;
                 }
-                let r = self.rec_mut(id);
-                r.procs.main_pid = None;
-                r.procs.last_exit = Some(status);
-                r.paused = false;
-                self.notify(id, ServiceEvent::ProcessChanged);
-                if self.rec(id).spec.finish.is_some() {
-                    let (code, sig) = match status {
-                        ExitStatus::Exited(c) => (c.to_string(), "0".to_string()),
-                        ExitStatus::Signaled(s) => ("-1".to_string(), (s as i32).to_string()),
-                    };
-                    self.rec_mut(id).procs.finish_running = true;
-                    self.spawn(id, Role::Finish, vec![code.into(), sig.into()]);
-                    return;
-                }
-                self.main_gone(id, Some(status));
+                self.on_main_exit(id, status);
             }
             Role::Finish => {
                 self.rec_mut(id).procs.finish_running = false;
@@ -218,6 +213,26 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The main process exited: run the finish command if there is one
+    /// (the service's process is gone only once it is done).
+    fn on_main_exit(&mut self, id: ServiceId, status: ExitStatus) {
+        let r = self.rec_mut(id);
+        r.procs.main_pid = None;
+        r.procs.last_exit = Some(status);
+        r.paused = false;
+        self.notify(id, ServiceEvent::ProcessChanged);
+        if self.rec(id).spec.finish.is_some() {
+            let (code, sig) = match status {
+                ExitStatus::Exited(c) => (c.to_string(), "0".to_string()),
+                ExitStatus::Signaled(s) => ("-1".to_string(), (s as i32).to_string()),
+            };
+            self.rec_mut(id).procs.finish_running = true;
+            self.spawn(id, Role::Finish, vec![code.into(), sig.into()]);
+            return;
+        }
+        self.main_gone(id, Some(status));
     }
 
     fn run_check(&mut self, id: ServiceId) {

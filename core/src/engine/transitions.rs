@@ -63,7 +63,7 @@ impl Engine {
                     if active && e.kind.holds() && !e.holding {
                         found = true;
                         self.edge_mut(b).holding = true;
-                        self.queue.push_back(Work::Require(id));
+                        self.require(id);
                     }
                 }
                 if pin {
@@ -199,7 +199,7 @@ impl Engine {
         let r = self.rec_mut(id);
         if r.explicit {
             r.explicit = false;
-            self.queue.push_back(Work::Release(id));
+            self.release(id);
         }
     }
 
@@ -222,6 +222,7 @@ impl Engine {
         holders
     }
 
+    /// Adds a hold; the first one makes the service wanted.
     pub(super) fn require(&mut self, id: ServiceId) {
         let r = self.rec_mut(id);
         r.required_by += 1;
@@ -231,6 +232,7 @@ impl Engine {
         }
     }
 
+    /// Drops a hold; the last one lets the service stop.
     pub(super) fn release(&mut self, id: ServiceId) {
         let r = self.rec_mut(id);
         debug_assert!(r.required_by > 0, "release without a hold");
@@ -281,7 +283,7 @@ impl Engine {
             if e.kind.holds() && !e.holding {
                 e.holding = true;
                 let to = e.to;
-                self.queue.push_back(Work::Require(to));
+                self.require(to);
             }
         }
         self.queue.push_back(Work::CheckDeps(id));
@@ -703,7 +705,7 @@ impl Engine {
                 if e.holding {
                     e.holding = false;
                     let to = e.to;
-                    self.queue.push_back(Work::Release(to));
+                    self.release(to);
                 }
             }
             self.chain(id);

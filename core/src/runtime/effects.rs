@@ -191,6 +191,7 @@ impl Runtime {
                 errno: Errno::ENOENT,
             })?;
         launch.reset_sigpipe(self.options.reset_sigpipe);
+        launch.stdout_only(spec.flags.stderr_inherited);
         if let Some(producer) = producer {
             launch.stdin(Stdin::Fd(self.pipes[&producer].read_end()));
         }

@@ -39,7 +39,7 @@ pub enum Stdin<'fd> {
     Fd(BorrowedFd<'fd>),
 }
 
-/// Where the child's stdout and stderr go; both go to the same place.
+/// Where the child's stdout and stderr go (both, unless `stdout_only`).
 #[derive(Debug, Clone)]
 pub enum Stdout<'fd> {
     /// Keep braid's own fds 1 and 2.
@@ -75,6 +75,7 @@ pub struct Launch<'fd> {
     nice: Option<i32>,
     stdin: Stdin<'fd>,
     stdout: Stdout<'fd>,
+    stdout_only: bool,
     notify: Option<(BorrowedFd<'fd>, NotifyTarget)>,
     socket: Option<BorrowedFd<'fd>>,
     reset_sigpipe: bool,
@@ -111,6 +112,7 @@ impl<'fd> Launch<'fd> {
             nice: None,
             stdin: Stdin::Null,
             stdout: Stdout::Null,
+            stdout_only: false,
             notify: None,
             socket: None,
             reset_sigpipe: true,
@@ -191,6 +193,12 @@ impl<'fd> Launch<'fd> {
         self
     }
 
+    /// Sends only stdout to the output set by `stdout`; stderr is inherited.
+    pub fn stdout_only(&mut self, only: bool) -> &mut Self {
+        self.stdout_only = only;
+        self
+    }
+
     pub fn stdout(&mut self, stdout: Stdout<'fd>) -> &mut Self {
         self.stdout = stdout;
         self
@@ -234,6 +242,7 @@ impl<'fd> Launch<'fd> {
                 _ => None,
             },
             stdout_null: matches!(self.stdout, Stdout::Null),
+            stdout_only: self.stdout_only,
             notify: self.notify.as_ref().map(|(fd, _)| fd.as_raw_fd()),
             socket: self.socket.as_ref().map(AsRawFd::as_raw_fd),
         };
@@ -531,6 +540,8 @@ struct ChildFds {
     stdout: Option<RawFd>,
     /// Output goes to `devnull` (rather than being inherited).
     stdout_null: bool,
+    /// The output replaces fd 1 only; fd 2 stays braid's.
+    stdout_only: bool,
     notify: Option<RawFd>,
     socket: Option<RawFd>,
 }
@@ -640,7 +651,7 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
             stdout // `None`: inherit braid's fds 1 and 2
         };
         if let Some(fd) = output {
-            if libc::dup2(fd, 1) < 0 || libc::dup2(fd, 2) < 0 {
+            if libc::dup2(fd, 1) < 0 || (!fds.stdout_only && libc::dup2(fd, 2) < 0) {
                 child_fail(status, stdio, errno());
             }
         }

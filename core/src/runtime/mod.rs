@@ -358,6 +358,22 @@ impl Runtime {
         }
     }
 
+    // ----- output pipes -----
+
+    /// The writing end of a producer's `Output::Pipe`, for programs that
+    /// should write into the same log (runit's `control/` hooks).
+    pub fn output_pipe(&self, producer: ServiceId) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.pipes.get(&producer).map(OutputPipe::write_end)
+    }
+
+    /// Closes braid's ends of a producer's `Output::Pipe`, so that its
+    /// consumer reads end-of-file once the producer's processes are gone
+    /// (runsv's exit sequence). A later launch of the producer makes a new
+    /// pipe.
+    pub fn close_output_pipe(&mut self, producer: ServiceId) {
+        self.pipes.remove(&producer);
+    }
+
     // ----- extension points -----
 
     /// Watches `fd` (owned by `handler`) for `interest`.
