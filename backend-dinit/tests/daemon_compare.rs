@@ -16,7 +16,9 @@ fn dependency_kinds_stop_and_force() {
         BOOT,
         BOOT_D,
         ("sleeper", "type = process\ncommand = /bin/sleep 1000\nrestart = false\n"),
-        ("ms", "type = scripted\ncommand = /bin/true\nrestart = false\n"),
+        // Internal: a second process starting alongside sleeper would
+        // make the order of the two start lines a race.
+        ("ms", "type = internal\nrestart = false\n"),
         ("soft", "type = internal\n"),
         ("top", "type = internal\ndepends-on = sleeper\ndepends-ms = ms\nwaits-for = soft\nrestart = false\n"),
         ("holder", "type = internal\ndepends-on = top\n"),
@@ -209,6 +211,7 @@ fn reload_add_rm_dep_enable_disable() {
             Ctl(&["unload", "second"]),
             Ctl(&["stop", "second"]),
             Ctl(&["unload", "second"]),
+            Wait("proc", "STOPPED"),
             Ctl(&["list"]),
         ],
     );
@@ -287,8 +290,8 @@ fn shutdown_and_exit_when_all_stopped() {
         &[],
         &[
             Wait("boot", "STARTED"),
+            // Releases sleeper: nothing is left active, so it exits.
             Ctl(&["stop", "boot"]),
-            Ctl(&["stop", "sleeper"]),
             Exit,
         ],
     );

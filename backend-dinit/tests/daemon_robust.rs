@@ -348,3 +348,31 @@ fn second_instance_and_command_line_errors() {
     }
     assert_eq!(exchange(&mut daemon.connect(), &[0], 5), [58, 1, 0, 7, 0]);
 }
+
+#[test]
+fn sigusr1_recreates_a_deleted_socket() {
+    let Some(peers) = setup() else {
+        return;
+    };
+    for imp in [Impl::Real, Impl::Braid] {
+        let daemon = Daemon::start(&peers, imp, FILES, &[]);
+        // Still there: nothing happens, and the daemon lives on.
+        daemon.signal(nix::sys::signal::Signal::SIGUSR1);
+        assert_eq!(exchange(&mut daemon.connect(), &[0], 5), [58, 1, 0, 7, 0]);
+        std::fs::remove_file(&daemon.socket).unwrap();
+        daemon.signal(nix::sys::signal::Signal::SIGUSR1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !daemon.socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{imp:?}: no new socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            daemon.ctl(true, &["is-started", "boot"]).stdout,
+            "STARTED\n",
+            "{imp:?}"
+        );
+    }
+}

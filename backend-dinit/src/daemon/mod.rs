@@ -49,6 +49,8 @@ pub(crate) struct Daemon {
     shutdown: Option<ShutdownType>,
     /// SHUTDOWN REMAIN: keep running once everything has stopped.
     remain: bool,
+    /// The listening socket's registration.
+    listener: Option<braid_core::runtime::SourceToken>,
 }
 
 pub(crate) type Shared = Rc<RefCell<Daemon>>;
@@ -185,16 +187,31 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
         start_failed: HashSet::new(),
         shutdown: None,
         remain: false,
+        listener: None,
     }));
-    if let Err(e) = server::register(&mut rt, &shared, listener) {
-        shared.borrow_mut().console.log(
-            Level::Error,
-            &format!("Error listening on control socket: {e}"),
-        );
-        remove_socket(&socket_path);
-        return Err(1);
+    match server::register(&mut rt, &shared, listener) {
+        Ok(token) => shared.borrow_mut().listener = Some(token),
+        Err(e) => {
+            shared.borrow_mut().console.log(
+                Level::Error,
+                &format!("Error listening on control socket: {e}"),
+            );
+            remove_socket(&socket_path);
+            return Err(1);
+        }
     }
     install_callbacks(&mut rt, &shared);
+    let s = shared.clone();
+    let path = socket_path.clone();
+    let installed = rt.on_signal(Signal::SIGUSR1, move |rt: &mut Runtime, _| {
+        reopen_socket(rt, &s, &path);
+    });
+    if let Err(e) = installed {
+        shared
+            .borrow_mut()
+            .console
+            .log(Level::Warn, &format!("cannot catch SIGUSR1: {e}"));
+    }
 
     for name in &opts.services {
         let loaded = {
@@ -343,6 +360,25 @@ fn report_ready(fd: RawFd, path: &[u8]) {
     let _ = nix::unistd::write(borrowed, &bytes);
     if fd > 2 {
         let _ = nix::unistd::close(fd);
+    }
+}
+
+/// SIGUSR1: if the socket file was deleted, listen on a new one (as dinit
+/// does); a socket that is still there is left alone.
+fn reopen_socket(rt: &mut Runtime, shared: &Shared, path: &[u8]) {
+    if std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok() {
+        return;
+    }
+    if let Some(old) = shared.borrow_mut().listener.take() {
+        rt.deregister_fd(old);
+    }
+    let registered = server::open(path).and_then(|listener| {
+        server::register(rt, shared, listener)
+            .map_err(|e| format!("Error listening on control socket: {e}"))
+    });
+    match registered {
+        Ok(token) => shared.borrow_mut().listener = Some(token),
+        Err(text) => shared.borrow_mut().console.log(Level::Error, &text),
     }
 }
 
