@@ -332,3 +332,32 @@ fn add_dep_soft_on_stopped_target() {
         ],
     );
 }
+
+#[test]
+fn env_file_and_enabling_a_process() {
+    let files = [
+        BOOT,
+        BOOT_D,
+        ("env", "FOO=from-the-file\n!unset BRAID_TEST_VAR\n"),
+        (
+            "show",
+            "type = scripted\ncommand = /bin/sh -c \"echo foo=$$FOO test=$${BRAID_TEST_VAR:-unset}\"\nlog-type = buffer\nrestart = false\n",
+        ),
+        (
+            "daemon",
+            "type = process\ncommand = /bin/sleep 1000\nrestart = false\n",
+        ),
+    ];
+    compare(
+        &files,
+        &["-e", "sd/env"],
+        &[
+            Ctl(&["start", "show"]),
+            Ctl(&["catlog", "show"]),
+            Ctl(&["enable", "daemon"]),
+            Ctl(&["list"]),
+            Ctl(&["disable", "daemon"]),
+            Ctl(&["stop", "daemon"]),
+        ],
+    );
+}
