@@ -183,6 +183,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Takes charge of a child the test spawned.
+    pub fn spawned(child: Child) -> Proc {
+        Proc::new(child)
+    }
+
     fn new(child: Child) -> Proc {
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
         let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, child.id(), 0) };
@@ -301,6 +306,8 @@ pub struct Turnstiled<'a> {
     pub fixture: &'a Fixture,
     pub backend: PathBuf,
     pub login_timeout: Duration,
+    /// PATH of `ready` and `stop` (the daemon's own environment).
+    pub helper_path: OsString,
     count: u32,
 }
 
@@ -310,6 +317,7 @@ impl<'a> Turnstiled<'a> {
             fixture,
             backend: fixture.backend(backend),
             login_timeout: Duration::from_secs(30),
+            helper_path: "/usr/bin:/bin".into(),
             count: 0,
         }
     }
@@ -427,7 +435,7 @@ impl<'a> Turnstiled<'a> {
         let mut cmd = Command::new(&self.backend);
         cmd.args(args)
             .env_clear()
-            .env("PATH", "/usr/bin:/bin")
+            .env("PATH", &self.helper_path)
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
