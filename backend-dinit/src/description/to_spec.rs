@@ -145,7 +145,8 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
         start_interruptible: o.start_interruptible,
         skippable: o.skippable,
         always_chain: o.always_chain,
-        cont_after_stop_signal: false,
+        // Behaviours only the runit face uses stay off.
+        ..Flags::default()
     };
     if !desc.socket_path.is_empty() {
         spec.socket = Some(Box::new(SocketSpec {
