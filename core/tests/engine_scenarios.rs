@@ -1098,3 +1098,46 @@ fn exec_failure_can_count_as_an_exit_that_is_retried() {
         "still wanted up"
     );
 }
+
+#[test]
+fn a_service_ordered_before_the_login_target_starts_first_in_one_step() {
+    // turnstile's dinit session: boot needs login.target and waits for the
+    // user's services; one of them is ordered before login.target.
+    for deps_first in [true, false] {
+        let mut w = World::new();
+        w.load(internal("login.target"));
+        let mut dbus = proc("dbus").depends(DepKind::Before, "login.target");
+        dbus.readiness = Readiness::NotifyFd(3);
+        w.load(dbus);
+        w.behave(
+            "dbus",
+            Behaviour {
+                ready_after: Some(secs(1.0)),
+                ..Default::default()
+            },
+        );
+        let boot = if deps_first {
+            internal("boot")
+                .depends(DepKind::WaitsFor, "dbus")
+                .depends(DepKind::Hard, "login.target")
+        } else {
+            internal("boot")
+                .depends(DepKind::Hard, "login.target")
+                .depends(DepKind::WaitsFor, "dbus")
+        };
+        w.load(boot);
+        w.cmd("boot", START).unwrap();
+        assert_eq!(w.state("login.target"), State::Starting, "waits for dbus");
+        w.advance(secs(1.0));
+        assert_eq!(
+            order(&w, ServiceEvent::Started),
+            ["dbus", "login.target", "boot"],
+            "dependencies listed {}",
+            if deps_first {
+                "dbus first"
+            } else {
+                "login.target first"
+            }
+        );
+    }
+}

@@ -330,7 +330,15 @@ impl Engine {
                         dep.state == State::Stopped && dep.target == State::Started && dep.loaded
                     }
                 }
-                DepKind::After | DepKind::Before => dep.state == State::Starting,
+                // Ordering: wait for what is starting, or about to (wanted
+                // in this same step but not begun yet).
+                DepKind::After | DepKind::Before => {
+                    dep.state == State::Starting
+                        || (dep.state == State::Stopped
+                            && dep.target == State::Started
+                            && dep.loaded
+                            && !dep.pin_stopped)
+                }
                 DepKind::Soft => false,
             };
             if wait {
