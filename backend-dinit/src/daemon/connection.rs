@@ -475,8 +475,9 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 rt.engine().status(from).state,
                 State::Started | State::Starting
             );
-            if enable && existed && from_active && !rt.engine().is_shutting_down() {
-                // The link was there already: make it hold the service.
+            if enable && from_active && !rt.engine().is_shutting_down() {
+                // As dinit's start_dep: the (new or existing) link takes
+                // hold of `to`, starting it.
                 let _ = rt.command(to, Command::Wake { pin: false });
             }
             // As for START: events first if `to` is settled, else after.
