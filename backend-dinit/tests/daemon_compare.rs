@@ -311,10 +311,9 @@ fn boot_missing_exits_at_once() {
     );
 }
 
-/// See /work/notes/engine-requests.md (2): braid's engine starts a stopped
-/// soft dependency added at run time; dinit leaves it stopped.
+/// A soft dependency added at run time does not start a stopped service
+/// (engine-requests.md (2), fixed).
 #[test]
-#[ignore = "engine difference, filed in engine-requests.md"]
 fn add_dep_soft_on_stopped_target() {
     let files = [
         BOOT,
