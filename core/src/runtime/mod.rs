@@ -39,6 +39,7 @@
 //! to it): while a `Runtime` exists, nothing else in the process may wait
 //! for children of its own.
 
+pub mod event_log;
 pub mod launch;
 pub mod output;
 pub mod reaper;
