@@ -141,6 +141,13 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
             return Err(1);
         }
     };
+    // braid's session event log, for `braid timeline` (not a dinit feature).
+    braid_core::runtime::event_log::install(
+        &mut rt,
+        braid_core::runtime::event_log::Session::Dinit {
+            socket: std::path::PathBuf::from(OsStr::from_bytes(&socket_path)),
+        },
+    );
     let dirs = if opts.service_dirs.is_empty() {
         default_service_dirs(opts.system)
     } else {
