@@ -133,6 +133,13 @@ fn setup(dir: &std::path::Path) -> io::Result<(Runtime, Rc<std::cell::RefCell<Ho
     scan.watch = Some(Watch::new(dir).map_err(|e| io::Error::from_raw_os_error(e as i32))?);
     let watch_fd = scan.watch.as_ref().map(Watch::fd);
     let host = Host::install(&mut rt, Mode::Runsvdir(scan))?;
+    // braid's session event log, for `braid timeline` (not a runit feature).
+    braid_core::runtime::event_log::install(
+        &mut rt,
+        braid_core::runtime::event_log::Session::Runit {
+            dir: dir.to_path_buf(),
+        },
+    );
 
     if let Some(fd) = watch_fd {
         let weak = Rc::downgrade(&host);
