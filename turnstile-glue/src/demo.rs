@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use braid_core::engine::{Command, Engine, LogLine, Notification, ServiceEvent, State};
-use braid_core::runtime::Runtime;
+use braid_core::runtime::{event_log, Runtime};
 use braid_core::spec::{DepKind, Output, RestartMode, ServiceSpec};
 
 /// Options of `braid demo`.
@@ -107,6 +107,7 @@ fn run_demo(args: &DemoArgs) -> std::io::Result<i32> {
             .map_err(|e| std::io::Error::other(format!("loading {name}: {e:?}")))?;
     }
     let mut rt = Runtime::new(engine)?;
+    event_log::install(&mut rt, event_log::Session::Demo);
     let start = Instant::now();
     println!(
         "braid demo: {} services in one process; {}",
