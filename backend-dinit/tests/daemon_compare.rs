@@ -368,7 +368,6 @@ fn env_file_and_enabling_a_process() {
 /// See /work/notes/engine-requests.md (3): the order in which a starting
 /// service's dependencies are started.
 #[test]
-#[ignore = "engine difference, filed in engine-requests.md"]
 fn dependency_start_order() {
     let files = [
         BOOT,

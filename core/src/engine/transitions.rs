@@ -278,7 +278,9 @@ impl Engine {
 
     /// Takes a hold on every dependency, then checks whether they are there.
     fn acquire_deps(&mut self, id: ServiceId) {
-        for i in 0..self.rec(id).deps.len() {
+        // In reverse, so that the last-in-first-out queue starts them in
+        // the order they are listed, as dinit does.
+        for i in (0..self.rec(id).deps.len()).rev() {
             let e = &mut self.rec_mut(id).deps[i];
             if e.kind.holds() && !e.holding {
                 e.holding = true;
