@@ -13,8 +13,10 @@
 //! | `h a i q 1 2` | HUP ALRM INT QUIT USR1 USR2 | `Signal` |
 //!
 //! Signals go only to a running `./run`. On a service's FIFO (never a
-//! logger's) `control/X` hooks run first and, by exiting 0, replace the
-//! signal; `control/d` and `control/x` run after the stop sequence.
+//! logger's) a `control/X` hook may replace the signal by exiting 0: then
+//! [`apply`] asks for the hook, the host runs it without blocking the
+//! loop, and [`resume`] finishes the command with the hook's answer.
+//! `control/d` and `control/x` run after the stop sequence.
 
 use std::path::Path;
 
@@ -23,9 +25,9 @@ use braid_core::runtime::Runtime;
 use braid_core::spec::ServiceSpec;
 use nix::sys::signal::Signal;
 
-use super::hooks::{self, Hook};
+use super::hooks;
 use super::Mirror;
-use crate::supervise::{RunState, Want, Which};
+use crate::supervise::{Want, Which};
 
 /// Where the command is applied.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +36,6 @@ pub struct Context<'a> {
     pub dir: &'a Path,
     /// runsv's name for it in messages.
     pub label: &'a str,
-    /// Whether the service has a logger (hooks then write to its pipe).
-    pub has_logger: bool,
 }
 
 /// What is left to do once the command's effects have been executed.
@@ -45,7 +45,16 @@ pub struct After {
     pub hook: Option<char>,
     /// The service's spec to restore once it is down: `control/t` handled
     /// the TERM, so it was reloaded with no stop signal.
-    pub restore: Option<ServiceSpec>,
+    pub restore: Option<Box<ServiceSpec>>,
+}
+
+/// The first step of a command.
+#[derive(Debug)]
+pub enum Step {
+    /// Applied; what is left for later.
+    Done(After),
+    /// Run `control/<hook>` first, then [`resume`] the command.
+    Hook(char),
 }
 
 /// The signal a plain signalling letter stands for.
@@ -63,43 +72,54 @@ fn signal_of(letter: u8) -> Option<Signal> {
     })
 }
 
-/// Applies one control byte to the process `m` mirrors.
-pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> After {
+/// The hook that decides whether `letter` sends its signal: runsv asks one
+/// only while `./run` runs, and only on the service's FIFO.
+fn deciding_hook(letter: u8) -> Option<char> {
+    match letter {
+        b'd' | b'x' => Some('t'),
+        b'p' | b'c' => Some(letter as char),
+        _ => signal_of(letter).map(|_| letter as char),
+    }
+}
+
+/// Applies one control byte to the process `m` mirrors, or asks for the
+/// hook that decides it first.
+pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> Step {
+    if letter == b'x' && m.which == Which::Log {
+        return Step::Done(After::default());
+    }
+    if let Some(hook) = deciding_hook(letter) {
+        if m.which == Which::Service && m.running(rt) && hooks::exists(ctx.dir, ctx.label, hook) {
+            return Step::Hook(hook);
+        }
+    }
+    Step::Done(resume(rt, m, letter, false))
+}
+
+/// Applies `letter`, its deciding hook (if any) having `handled` it or not.
+pub fn resume(rt: &mut Runtime, m: &mut Mirror, letter: u8, handled: bool) -> After {
     let mut after = After::default();
     let id = m.id;
     let running = m.running(rt);
-    let hook = |m: &Mirror, rt: &Runtime, letter: u8| -> Hook {
-        if m.which == Which::Log {
-            return Hook::Absent;
-        }
-        let stdout = match m.process(rt) {
-            (RunState::Run, Some(pid)) if ctx.has_logger => hooks::log_pipe_of(pid),
-            _ => None,
-        };
-        hooks::run(ctx.dir, ctx.label, letter as char, stdout)
-    };
     // Errors mean "no process" or "shutting down": runsv ignores those too.
     match letter {
         b'u' => {
             m.want = Want::Up;
-            m.retry_pending = false;
+            m.relaunch_pending = false;
             let _ = rt.command(id, Command::Start { pin: false });
         }
         b'o' => {
             m.want = Want::Down;
-            m.retry_pending = false;
+            m.relaunch_pending = false;
             let _ = rt.command(id, Command::Once);
         }
         b'd' | b'x' => {
-            if letter == b'x' && m.which == Which::Log {
-                return after;
-            }
             m.want = if letter == b'x' {
                 Want::Exit
             } else {
                 Want::Down
             };
-            m.retry_pending = false;
+            m.relaunch_pending = false;
             if !running {
                 let _ = rt.command(
                     id,
@@ -110,13 +130,13 @@ pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> 
                 );
                 return after;
             }
-            if hook(m, rt, b't').handled() {
+            if handled {
                 // Stop without TERM; CONT is still sent, as runsv does.
                 let spec = rt.engine().spec(id).clone();
                 let mut quiet = spec.clone();
                 quiet.stop_signal = None;
                 if rt.engine_mut().reload(id, quiet).is_ok() {
-                    after.restore = Some(spec);
+                    after.restore = Some(Box::new(spec));
                 }
                 let _ = rt.command(
                     id,
@@ -142,7 +162,7 @@ pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> 
             if !running {
                 return after;
             }
-            if !hook(m, rt, b't').handled() {
+            if !handled {
                 m.set_got_term();
                 let _ = rt.command(id, Command::Signal(Signal::SIGTERM));
             }
@@ -155,7 +175,7 @@ pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> 
         }
         b'p' | b'c' => {
             let pause = letter == b'p';
-            if running && !hook(m, rt, letter).handled() {
+            if running && !handled {
                 let cmd = if pause {
                     Command::Pause
                 } else {
@@ -167,7 +187,7 @@ pub fn apply(rt: &mut Runtime, m: &mut Mirror, ctx: Context<'_>, letter: u8) -> 
         }
         _ => {
             if let Some(signal) = signal_of(letter) {
-                if running && !hook(m, rt, letter).handled() {
+                if running && !handled {
                     let _ = rt.command(id, Command::Signal(signal));
                 }
             }

@@ -9,6 +9,14 @@
 //! last change (runsv's, which does not move when `./finish` starts).
 //! Everything else — is there a process, is it `./run` or `./finish`, its
 //! pid — is read from the engine each time the files are rewritten.
+//!
+//! A service with a `notification-fd` file is up only once it said it is
+//! ready. Until then the files show it down and wanted up (`down: NAME:
+//! 3s, normally up, want up`), as runsv shows a service waiting to be
+//! restarted: `sv start`, `sv up -w` and `sv check` wait for "run with a
+//! pid" and so wait for readiness, and `sv status` does not call a
+//! service running that cannot serve yet. Its "since" time is then the
+//! moment it became ready.
 
 pub mod control;
 pub mod hooks;
@@ -18,6 +26,7 @@ use std::path::Path;
 
 use braid_core::engine::{Role, ServiceId, State};
 use braid_core::runtime::Runtime;
+use braid_core::spec::Readiness;
 
 use crate::supervise::{
     Record, RunState, SetupError, Supervise, SuperviseFiles, Tai64N, UpdateWarning, Want, Which,
@@ -32,8 +41,12 @@ pub struct Mirror {
     files: SuperviseFiles,
     /// What the user last asked for: `u` up, `d`/`o` down, `x` exit.
     pub want: Want,
-    /// A start failed (could not exec) and is retried in a second.
-    pub retry_pending: bool,
+    /// It exited before it was ready (the engine counts that as a failed
+    /// start, runsv as an exit): started again after runsv's delay.
+    pub relaunch_pending: bool,
+    /// The process that last reported readiness, for a service that
+    /// reports it (`None` for the others: they are up once running).
+    ready_pid: Option<Option<u32>>,
     since: Tai64N,
     got_term: bool,
     paused: bool,
@@ -72,7 +85,8 @@ impl Mirror {
             supervise,
             files,
             want,
-            retry_pending: false,
+            relaunch_pending: false,
+            ready_pid: None,
             since: initial.since,
             got_term: false,
             paused: false,
@@ -110,6 +124,32 @@ impl Mirror {
         }
     }
 
+    /// Makes the files show the service up only once it is ready (its spec
+    /// says how it reports readiness), or as soon as it runs.
+    pub fn set_readiness(&mut self, readiness: &Readiness) {
+        self.ready_pid = (*readiness != Readiness::OnExec).then_some(None);
+    }
+
+    /// The process as the files show it: a `./run` that has not reported
+    /// readiness yet is not shown at all.
+    fn shown(&mut self, rt: &Runtime) -> (RunState, Option<u32>) {
+        let (state, pid) = self.process(rt);
+        let Some(ready) = &mut self.ready_pid else {
+            return (state, pid);
+        };
+        if state != RunState::Run {
+            return (state, pid);
+        }
+        if rt.engine().status(self.id).state == State::Started {
+            *ready = pid;
+        }
+        if *ready == pid {
+            (state, pid)
+        } else {
+            (RunState::Down, None)
+        }
+    }
+
     /// Whether `./run` is running (runsv's "running" for commands).
     pub fn running(&self, rt: &Runtime) -> bool {
         self.process(rt).0 == RunState::Run
@@ -137,7 +177,7 @@ impl Mirror {
 
     /// The record runsv would write now.
     fn record(&mut self, rt: &Runtime) -> Record {
-        let (state, pid) = self.process(rt);
+        let (state, pid) = self.shown(rt);
         if (state, pid) != self.seen {
             match state {
                 // A new `./run`: runsv resets its flags when it starts one.

@@ -2,37 +2,38 @@
 //! (one per service directory), which engine service belongs to which
 //! mirror, the scan of the services directory, and the deadlines.
 //!
-//! The runtime calls in through three doors, all registered by
-//! [`Host::install`]:
+//! The runtime calls in through these doors, all registered here:
 //!
 //! - the listener, on every engine notification: rewrite that mirror's
 //!   files at once (so intermediate states such as "finish, no pid yet"
-//!   are written as runsv writes them) and ask for a deferred pass;
+//!   are written as runsv writes them);
 //! - the wake pipe, read on the next loop turn, after the engine's effects
-//!   have been executed (the finish process now has its pid, the stop's
-//!   signals are sent): rewrite again, run `control/d`/`control/x`, move
-//!   exit sequences on, start services waiting for their dependencies;
-//! - the timerfd and the control FIFOs.
-
+//!   have been executed (a stop's signals are sent): run `control/d` /
+//!   `control/x`, move exit sequences on, start services waiting for their
+//!   dependencies. Only asked for when there is such work;
+//! - the control FIFOs, the timerfd, and the pidfd of a running
+//!   `control/X` hook (see [`crate::mirror::hooks`]): a command waiting
+//!   for its hook resumes when the hook exits, and the loop never waits.
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 
-use braid_core::engine::{Command, Notification, ServiceEvent, ServiceId, State};
+use braid_core::engine::{Command, Notification, ServiceEvent, ServiceId, State, StopReason};
 use braid_core::runtime::{HandlerResult, Runtime};
 use braid_core::spec::ServiceSpec;
 use mio::Interest;
 use nix::fcntl::OFlag;
 
 use super::scan::Scan;
-use super::supervisor::Supervisor;
+use super::supervisor::{Job, RunningHook, Supervisor};
 use super::timer::{Action, Timers};
 use crate::errstr::errstr;
-use crate::mirror::control::{self, Context};
-use crate::mirror::{hooks, Mirror};
+use crate::mirror::control::{self, Context, Step};
+use crate::mirror::hooks::{self, Ended};
+use crate::mirror::Mirror;
 use crate::service_dir::{self, RESTART_DELAY};
 use crate::supervise::{Want, Which};
 
@@ -185,6 +186,8 @@ impl Host {
         for w in warnings {
             eprintln!("runsv {label}: warning: {w}");
         }
+        let mut service = service;
+        service.set_readiness(&sd.service.readiness);
         let logger = match &sd.logger {
             None => None,
             Some(spec) => {
@@ -221,7 +224,9 @@ impl Host {
             logger,
             tokens: Vec::new(),
             restore: None,
-            post_hooks: Vec::new(),
+            hook: None,
+            jobs: VecDeque::new(),
+            await_effects: false,
             removed: false,
         };
         for m in sup.mirrors_mut() {
@@ -272,27 +277,8 @@ impl Host {
             return;
         };
         sup.removed |= removed;
-        let Supervisor {
-            label,
-            dir,
-            service,
-            logger,
-            restore,
-            post_hooks,
-            ..
-        } = sup;
-        let ctx = Context {
-            dir,
-            label,
-            has_logger: logger.is_some(),
-        };
-        let after = control::apply(rt, service, ctx, b'x');
-        post_hooks.extend(after.hook);
-        if after.restore.is_some() {
-            *restore = after.restore;
-        }
-        self.dirty.insert(key);
-        self.wake();
+        sup.jobs.push_back(Job::Letter(b'x'));
+        self.drive(rt, key);
     }
 
     /// Every supervisor exits; then the program exits with `code`.
@@ -313,7 +299,7 @@ impl Host {
         let Some(sup) = self.supervisors.remove(&key) else {
             return;
         };
-        for token in &sup.tokens {
+        for token in sup.tokens.iter().chain(sup.hook.as_ref().map(|h| &h.token)) {
             rt.deregister_fd(*token);
         }
         let ids: Vec<ServiceId> = std::iter::once(sup.service.id)
@@ -361,80 +347,198 @@ impl Host {
         let Some(&(key, which)) = self.by_id.get(&n.service) else {
             return;
         };
-        if n.event == ServiceEvent::Started {
-            self.started_any = true;
-        }
         let Some(sup) = self.supervisors.get_mut(&key) else {
             return;
         };
-        let label = sup.label.clone();
         let exiting = sup.service.want == Want::Exit;
+        let label = sup.label.clone();
         let Some(m) = sup.mirror_mut(which) else {
             return;
         };
-        if n.event == ServiceEvent::FailedStart {
-            if let Some(failure) = rt.engine().status(m.id).exec_failure {
-                let what = match which {
-                    Which::Service => "./run",
-                    Which::Log => "log/./run",
-                };
-                eprintln!(
-                    "runsv {label}: fatal: unable to start {what}: {}",
-                    errstr(failure.errno as i32)
-                );
-                m.touch();
-                if m.want == Want::Up && !exiting {
-                    // runsv keeps trying, once a second.
-                    m.retry_pending = true;
-                    self.timers.arm(RESTART_DELAY, Action::Retry(m.id));
+        let status = rt.engine().status(m.id);
+        match n.event {
+            ServiceEvent::Started => {
+                self.started_any = true;
+                if let Some(failure) = status.exec_failure {
+                    // Counted as a start and an exit with 111 (runsv's
+                    // child prints this and exits 111).
+                    let what = match which {
+                        Which::Service => "./run",
+                        Which::Log => "log/./run",
+                    };
+                    eprintln!(
+                        "runsv {label}: fatal: unable to start {what}: {}",
+                        errstr(failure.errno as i32)
+                    );
+                    m.touch();
                 }
             }
+            ServiceEvent::FailedStart
+                if status.stop_reason == StopReason::Failed && m.want == Want::Up && !exiting =>
+            {
+                // It exited (or closed its notification fd) before it was
+                // ready. runsv restarts whatever exits, a second later.
+                m.relaunch_pending = true;
+                self.timers.arm(RESTART_DELAY, Action::Relaunch(m.id));
+            }
+            _ => {}
         }
         for w in m.refresh(rt) {
             eprintln!("runsv {label}: warning: {w}");
         }
-        self.dirty.insert(key);
-        self.wake();
+        if sup.needs_settle() {
+            self.dirty.insert(key);
+        }
+        if sup.needs_settle() || self.started_any {
+            self.wake();
+        }
     }
 
     fn on_control(&mut self, rt: &mut Runtime, key: u64, which: Which) {
+        if which == Which::Service {
+            self.drive(rt, key);
+            return;
+        }
+        // No hooks on a logger's FIFO: every letter applies at once.
         let Some(sup) = self.supervisors.get_mut(&key) else {
             return;
         };
         let Supervisor {
-            label,
-            dir,
-            service,
-            logger,
-            restore,
-            post_hooks,
-            ..
+            label, dir, logger, ..
         } = sup;
-        let has_logger = logger.is_some();
-        let m = match which {
-            Which::Service => service,
-            Which::Log => match logger {
-                Some(l) => l,
-                None => return,
-            },
+        let Some(m) = logger else {
+            return;
         };
         while let Some(letter) = m.read_command() {
-            let ctx = Context {
-                dir,
-                label,
-                has_logger,
-            };
-            let after = control::apply(rt, m, ctx, letter);
-            post_hooks.extend(after.hook);
-            if after.restore.is_some() {
-                *restore = after.restore;
+            let ctx = Context { dir, label };
+            if let Step::Done(after) = control::apply(rt, m, ctx, letter) {
+                debug_assert!(after.hook.is_none() && after.restore.is_none());
             }
             for w in m.refresh(rt) {
                 eprintln!("runsv {label}: warning: {w}");
             }
         }
-        self.dirty.insert(key);
-        self.wake();
+    }
+
+    /// Runs a supervisor's waiting jobs, then the commands on its
+    /// service's FIFO, one at a time, until a hook (or the turn's effects)
+    /// must be waited for or there is nothing left.
+    fn drive(&mut self, rt: &mut Runtime, key: u64) {
+        loop {
+            let Some(sup) = self.supervisors.get_mut(&key) else {
+                return;
+            };
+            if sup.hook.is_some() || sup.await_effects {
+                break;
+            }
+            let job = match sup.jobs.pop_front() {
+                Some(job) => job,
+                None => match sup.service.read_command() {
+                    Some(letter) => Job::Letter(letter),
+                    None => break,
+                },
+            };
+            self.run_job(rt, key, job);
+        }
+        if self
+            .supervisors
+            .get(&key)
+            .is_some_and(Supervisor::needs_settle)
+        {
+            self.dirty.insert(key);
+            self.wake();
+        }
+    }
+
+    fn run_job(&mut self, rt: &mut Runtime, key: u64, job: Job) {
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        match job {
+            Job::Letter(letter) => {
+                let ctx = Context {
+                    dir: &sup.dir,
+                    label: &sup.label,
+                };
+                match control::apply(rt, &mut sup.service, ctx, letter) {
+                    Step::Done(after) => sup.absorb(after),
+                    Step::Hook(hook) => self.start_hook(rt, key, hook, Some(letter)),
+                }
+            }
+            Job::Hook(hook) => {
+                if hooks::exists(&sup.dir, &sup.label, hook) {
+                    self.start_hook(rt, key, hook, None);
+                }
+            }
+        }
+        if let Some(sup) = self.supervisors.get_mut(&key) {
+            for w in sup.service.refresh(rt) {
+                eprintln!("runsv {}: warning: {w}", sup.label);
+            }
+        }
+    }
+
+    /// Launches `control/<hook>` and watches for its exit; `then` is the
+    /// letter it decides.
+    fn start_hook(&mut self, rt: &mut Runtime, key: u64, hook: char, then: Option<u8>) {
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        // Its stdout is the log pipe, as runsv gives it.
+        let stdout = sup
+            .logger
+            .as_ref()
+            .and_then(|_| rt.output_pipe(sup.service.id));
+        let Some(running) = hooks::launch(&sup.dir, &sup.label, hook, stdout) else {
+            self.resume(rt, key, then, false);
+            return;
+        };
+        let fd = running.pidfd.as_raw_fd();
+        let weak = self.this.clone();
+        let handler = move |rt: &mut Runtime, _, _| match running.ended() {
+            Ended::Not => HandlerResult::Keep,
+            ended => {
+                if let Some(h) = weak.upgrade() {
+                    h.borrow_mut().hook_ended(rt, key, ended == Ended::Handled);
+                }
+                HandlerResult::Remove
+            }
+        };
+        match rt.register_fd(fd, Interest::READABLE, handler) {
+            Ok(token) => sup.hook = Some(RunningHook { token, then }),
+            Err(e) => {
+                eprintln!(
+                    "runsv {}: warning: unable to wait for child control/{hook}: {}",
+                    sup.label,
+                    crate::errstr::io_errstr(&e)
+                );
+                self.resume(rt, key, then, false);
+            }
+        }
+    }
+
+    fn hook_ended(&mut self, rt: &mut Runtime, key: u64, handled: bool) {
+        let Some(hook) = self
+            .supervisors
+            .get_mut(&key)
+            .and_then(|sup| sup.hook.take())
+        else {
+            return;
+        };
+        self.resume(rt, key, hook.then, handled);
+        self.drive(rt, key);
+    }
+
+    /// Finishes the command a hook decided.
+    fn resume(&mut self, rt: &mut Runtime, key: u64, then: Option<u8>, handled: bool) {
+        let (Some(letter), Some(sup)) = (then, self.supervisors.get_mut(&key)) else {
+            return;
+        };
+        let after = control::resume(rt, &mut sup.service, letter, handled);
+        sup.absorb(after);
+        for w in sup.service.refresh(rt) {
+            eprintln!("runsv {}: warning: {w}", sup.label);
+        }
     }
 
     fn on_wake(&mut self, rt: &mut Runtime) {
@@ -449,40 +553,40 @@ impl Host {
         }
     }
 
-    /// After a turn's effects: rewrite, run post-stop hooks, put back a
-    /// spec, and move the exit sequence on.
+    /// After a turn's effects: run post-stop hooks and the commands that
+    /// waited for them, put back a spec, and move the exit sequence on.
     fn settle(&mut self, rt: &mut Runtime, key: u64) {
         let Some(sup) = self.supervisors.get_mut(&key) else {
             return;
         };
-        let label = sup.label.clone();
-        for m in sup.mirrors_mut() {
-            for w in m.refresh(rt) {
-                eprintln!("runsv {label}: warning: {w}");
-            }
-        }
-        for letter in std::mem::take(&mut sup.post_hooks) {
-            let stdout = sup
-                .logger
-                .as_ref()
-                .and(sup.service.process(rt).1)
-                .and_then(hooks::log_pipe_of);
-            hooks::run(&sup.dir, &sup.label, letter, stdout);
-        }
+        sup.await_effects = false;
         if sup.service.is_down(rt) {
             if let Some(spec) = sup.restore.take() {
-                let _ = rt.engine_mut().reload(sup.service.id, spec);
+                let _ = rt.engine_mut().reload(sup.service.id, *spec);
             }
         }
-        if sup.service.want != Want::Exit || !sup.service.is_down(rt) {
+        self.drive(rt, key);
+        let Some(sup) = self.supervisors.get_mut(&key) else {
+            return;
+        };
+        // runsv goes on with the exit only once its hooks are done.
+        let busy = sup.hook.is_some() || !sup.jobs.is_empty() || sup.await_effects;
+        if busy || sup.service.want != Want::Exit || !sup.service.is_down(rt) {
             return;
         }
+        let service = sup.service.id;
         match &mut sup.logger {
             Some(log) if !log.is_down(rt) => {
-                // runsv closes the log pipe and lets the logger read EOF;
-                // braid's runtime keeps the pipe, so the logger is stopped.
                 if log.want != Want::Exit {
+                    // runsv closes its ends of the log pipe: the logger
+                    // reads end of file once the service's processes are
+                    // gone, and exits by itself. The engine is told to
+                    // wait for that, without a signal or a restart.
                     log.want = Want::Exit;
+                    rt.close_output_pipe(service);
+                    let mut quiet = rt.engine().spec(log.id).clone();
+                    quiet.stop_signal = None;
+                    let _ = rt.engine_mut().reload(log.id, quiet);
                     let _ = rt.command(
                         log.id,
                         Command::Stop {
@@ -506,7 +610,7 @@ impl Host {
         let mut starts = Vec::new();
         for sup in self.supervisors.values() {
             let m = &sup.service;
-            if m.want != Want::Up || m.retry_pending {
+            if m.want != Want::Up || m.relaunch_pending {
                 continue;
             }
             let engine = rt.engine();
@@ -530,7 +634,7 @@ impl Host {
     fn on_timer(&mut self, rt: &mut Runtime) {
         for action in self.timers.take_due() {
             match action {
-                Action::Retry(id) => self.retry(rt, id),
+                Action::Relaunch(id) => self.relaunch(rt, id),
                 Action::Rescan => self.rescan(rt),
                 Action::Dot => {
                     let _ = nix::unistd::write(std::io::stderr(), b".");
@@ -540,7 +644,7 @@ impl Host {
         }
     }
 
-    fn retry(&mut self, rt: &mut Runtime, id: ServiceId) {
+    fn relaunch(&mut self, rt: &mut Runtime, id: ServiceId) {
         let Some(&(key, which)) = self.by_id.get(&id) else {
             return;
         };
@@ -551,10 +655,10 @@ impl Host {
         else {
             return;
         };
-        if !m.retry_pending {
+        if !m.relaunch_pending {
             return;
         }
-        m.retry_pending = false;
+        m.relaunch_pending = false;
         if m.want == Want::Up {
             let _ = rt.command(id, Command::Start { pin: false });
         }

@@ -1,4 +1,5 @@
-//! Deadlines of the runit face (retry a failed start after a second,
+//! Deadlines of the runit face (relaunch a service that exited before it
+//! was ready, a second later,
 //! bring back a supervisor after `sv exit`, the proctitle's dot every 15
 //! minutes) on one timerfd registered with the runtime, so that nothing
 //! polls: the fd is armed for the earliest deadline only.
@@ -13,8 +14,9 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 /// What to do when a deadline passes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start again a process whose start failed, if it is still wanted up.
-    Retry(ServiceId),
+    /// Start again a process that exited before it was ready, if it is
+    /// still wanted up.
+    Relaunch(ServiceId),
     /// Scan the services directory again (a supervisor exited).
     Rescan,
     /// Write the proctitle log's periodic dot.

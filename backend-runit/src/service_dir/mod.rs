@@ -12,11 +12,15 @@
 //! runit has no dependencies; braid reads an optional `dependencies` file
 //! (see [`dependencies`]) whose names become hard dependencies.
 //!
+//! runit has no readiness either; braid reads s6's `notification-fd` file
+//! (see [`notification`]): the service is up once it writes to that fd.
+//!
 //! A `control/u` hook (runsv runs it before every start of `./run`) is run
 //! by a tiny shell prologue in the started process itself, so that it also
 //! precedes the engine's automatic restarts and writes into the log pipe.
 
 pub mod dependencies;
+pub mod notification;
 
 use std::fmt;
 use std::fs;
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use braid_core::spec::{
-    CommandLine, DepKind, Dependency, Output, RestartMode, RestartPolicy, ServiceSpec,
+    CommandLine, DepKind, Dependency, Output, Readiness, RestartMode, RestartPolicy, ServiceSpec,
 };
 use nix::sys::signal::Signal;
 
@@ -64,6 +68,10 @@ pub enum LoadError {
     Dependencies(dependencies::ParseError),
     /// The `dependencies` file exists but cannot be read.
     ReadDependencies(PathBuf, io::Error),
+    /// The `notification-fd` file does not hold a descriptor number.
+    NotificationFd(notification::ParseError),
+    /// The `notification-fd` file exists but cannot be read.
+    ReadNotificationFd(PathBuf, io::Error),
 }
 
 impl fmt::Display for LoadError {
@@ -73,7 +81,8 @@ impl fmt::Display for LoadError {
                 write!(f, "unable to change to directory: {}", io_errstr(e))
             }
             LoadError::Dependencies(e) => e.fmt(f),
-            LoadError::ReadDependencies(path, e) => {
+            LoadError::NotificationFd(e) => e.fmt(f),
+            LoadError::ReadDependencies(path, e) | LoadError::ReadNotificationFd(path, e) => {
                 write!(f, "unable to read {}: {}", path.display(), io_errstr(e))
             }
         }
@@ -131,6 +140,15 @@ pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(LoadError::ReadDependencies(deps_file, e)),
     }
+    let notify_file = path.join("notification-fd");
+    match fs::read_to_string(&notify_file) {
+        Ok(text) => {
+            let fd = notification::parse(&text, &notify_file).map_err(LoadError::NotificationFd)?;
+            service.readiness = Readiness::NotifyFd(fd);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LoadError::ReadNotificationFd(notify_file, e)),
+    }
 
     let logger = has_log.then(|| {
         service.output = Output::Pipe;
@@ -150,8 +168,11 @@ pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
 }
 
 /// What runsv does for every process it supervises: `./run` in `dir`,
-/// always restarted but at most once a second, TERM then CONT to stop,
-/// no timeouts, signals to the process only, output inherited.
+/// always restarted but at most once a second (a program that cannot be
+/// executed too, as an exit with 111), TERM then CONT to stop (at once,
+/// even before it is ready), no timeouts, signals to the process only,
+/// output inherited, and only stdout ever redirected (runsv leaves stderr
+/// alone).
 fn supervised(name: &str, dir: &Path) -> ServiceSpec {
     let mut spec = ServiceSpec::process(name, ["./run"]);
     spec.working_dir = Some(dir.to_path_buf());
@@ -167,6 +188,9 @@ fn supervised(name: &str, dir: &Path) -> ServiceSpec {
     spec.stop_signal = Some(Signal::SIGTERM);
     spec.flags.cont_after_stop_signal = true;
     spec.flags.signal_process_only = true;
+    spec.flags.start_interruptible = true;
+    spec.flags.stderr_inherited = true;
+    spec.flags.exec_failure_is_exit = true;
     spec.output = Output::Inherit;
     spec
 }
@@ -233,6 +257,9 @@ mod tests {
         assert_eq!(s.stop_timeout, None);
         assert_eq!(s.stop_signal, Some(Signal::SIGTERM));
         assert!(s.flags.cont_after_stop_signal && s.flags.signal_process_only);
+        assert!(s.flags.stderr_inherited && s.flags.exec_failure_is_exit);
+        assert!(s.flags.start_interruptible);
+        assert_eq!(s.readiness, Readiness::OnExec);
         let deps: Vec<_> = s.deps.iter().map(|d| (d.name.as_str(), d.kind)).collect();
         assert_eq!(deps, [("a", DepKind::Hard), ("b", DepKind::Hard)]);
 
@@ -275,6 +302,25 @@ mod tests {
         assert!(
             err.to_string()
                 .ends_with("dependencies:2: not a service name: bad/name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn notification_fd_makes_the_service_wait_for_readiness() {
+        let tmp = TempDir::new("notify");
+        let dir = tmp.0.join("z");
+        exec(&dir.join("run"));
+        fs::write(dir.join("notification-fd"), "4\n").unwrap();
+        let sd = load(&dir, "z").unwrap();
+        assert_eq!(sd.service.readiness, Readiness::NotifyFd(4));
+        sd.service.validate().unwrap();
+
+        fs::write(dir.join("notification-fd"), "1\n").unwrap();
+        let err = load(&dir, "z").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("notification-fd: not a descriptor number of 3 or more: 1"),
             "{err}"
         );
     }

@@ -3,8 +3,11 @@
 //!
 //! - `supervise/` made with mode 0700; if it is a symlink, its target is
 //!   made instead (one `mkdir`, relative to the directory holding the link);
-//! - `lock` (0600) held with `flock` — non-blocking for a service, blocking
-//!   for a logger;
+//! - `lock` (0600) held with `flock`, without waiting. runsv waits for a
+//!   logger's lock, so a second runsv on a shared `log/` hangs at startup;
+//!   braid supervises every directory in one loop, which must not hang, so
+//!   it fails that directory as runsv fails on a taken service lock
+//!   (`unable to lock log/supervise/lock: temporary failure`);
 //! - `control` FIFO (0600), opened for reading without blocking, plus a
 //!   write end kept open so that reads never see end-of-file;
 //! - `ok` FIFO (0600), opened for reading and never read: while it is open,
@@ -121,16 +124,13 @@ impl Supervise {
             .custom_flags(OFlag::O_NONBLOCK.bits())
             .open(dir.join("lock"))
             .map_err(|e| SetupError::sys(format!("unable to open {prefix}lock"), e))?;
-        let how = match which {
-            Which::Service => FlockArg::LockExclusiveNonblock,
-            Which::Log => FlockArg::LockExclusive,
-        };
-        let lock = Flock::lock(lock_file, how).map_err(|(_, errno)| {
-            SetupError::sys(
-                format!("unable to lock {prefix}lock"),
-                io::Error::from(errno),
-            )
-        })?;
+        let lock =
+            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+                SetupError::sys(
+                    format!("unable to lock {prefix}lock"),
+                    io::Error::from(errno),
+                )
+            })?;
 
         let control_path = dir.join("control");
         let _ = mkfifo(&control_path);
@@ -334,6 +334,12 @@ mod tests {
         assert!(tmp.0.join("state/ok").exists());
         let log = open(&tmp.0, Which::Log).unwrap();
         assert!(tmp.0.join("logstate/control").exists());
+        // A second logger on the same log dir is refused, not waited for.
+        let again = open(&tmp.0, Which::Log).unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            "unable to lock log/supervise/lock: temporary failure"
+        );
         drop((sup, log));
 
         let bad = TempDir::new("notfifo");
