@@ -344,6 +344,29 @@ fn piped_output_loses_no_line_across_restarts() {
 }
 
 #[test]
+fn a_consumer_may_start_before_its_producer_is_loaded() {
+    let _serial = serial();
+    let copy = r#"while IFS= read -r l; do echo "$l"; done"#;
+    let mut consumer = ServiceSpec::process("consumer", ["sh", "-c", copy]);
+    consumer.input_from = Some("producer".into());
+    consumer.output = Output::Buffer { size: 4096 };
+    let (mut rt, ids) = runtime(vec![consumer]);
+    let consumer = ids[0];
+    start(&mut rt, consumer);
+    wait_for(&mut rt, "consumer started", |rt| {
+        state(rt, consumer) == State::Started
+    });
+    // Loaded later, the producer writes into the pipe the consumer reads.
+    let mut producer = ServiceSpec::process("producer", ["sh", "-c", "echo hello; exec sleep 100"]);
+    producer.output = Output::Pipe;
+    let producer = rt.engine_mut().load(producer).unwrap();
+    start(&mut rt, producer);
+    wait_for(&mut rt, "the line reached the consumer", |rt| {
+        rt.log_buffer(consumer).is_some_and(|b| b == b"hello\n")
+    });
+}
+
+#[test]
 fn log_buffer_keeps_output_and_marks_restarts() {
     let _serial = serial();
     let mut spec = ServiceSpec::process("buffered", ["sh", "-c", "echo hello; exec sleep 100"]);

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use braid_core::engine::{Command, CommandError, ServiceId, State};
 use braid_core::runtime::{HandlerResult, Runtime, SourceToken};
@@ -179,8 +178,7 @@ enum Step {
 
 /// Runs the engine's pending effects now (launches, events to clients).
 pub(super) fn settle(rt: &mut Runtime) {
-    // A zero timeout returns once the effects are executed, without polling.
-    let _ = rt.run_until(Duration::ZERO, |_| true);
+    rt.execute_effects();
 }
 
 /// The connection's fd is ready: send, read and answer until it would block.

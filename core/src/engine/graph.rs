@@ -265,6 +265,11 @@ impl Engine {
     /// Creates the links a service's spec declares. `before = X` is stored
     /// on X as a `Before` edge pointing back here: "X starts after us".
     fn link_declared(&mut self, id: ServiceId) -> Result<(), LoadError> {
+        // The producer a service reads from gets an id now (a placeholder if
+        // not loaded), so that the pipe between them can exist before it.
+        if let Some(producer) = self.rec(id).spec.input_from.clone() {
+            self.id_or_placeholder(&producer);
+        }
         let deps = self.rec(id).spec.deps.clone();
         for dep in &deps {
             let other = self.id_or_placeholder(&dep.name);

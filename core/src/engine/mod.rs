@@ -140,6 +140,12 @@ impl Engine {
             .filter(|id| self.rec(*id).loaded)
     }
 
+    /// The id a name stands for, loaded or only referred to so far (a
+    /// placeholder keeps its id when the service is loaded).
+    pub fn reference(&self, name: &str) -> Option<ServiceId> {
+        self.by_name.get(name).copied()
+    }
+
     pub fn spec(&self, id: ServiceId) -> &ServiceSpec {
         &self.rec(id).spec
     }

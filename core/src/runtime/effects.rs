@@ -26,8 +26,9 @@ use crate::spec::{Kind, Output, Readiness, SocketSpec};
 
 impl Runtime {
     /// Feeds pending events to the engine and executes its effects until
-    /// neither is left.
-    pub(super) fn execute_effects(&mut self) {
+    /// neither is left. Handlers may call it so that what a command caused
+    /// (launches, notifications to clients) happens before they answer.
+    pub fn execute_effects(&mut self) {
         loop {
             while let Some(event) = self.pending_events.pop_front() {
                 let now = self.now();
@@ -105,7 +106,7 @@ impl Runtime {
         // Create what outlives the process first, so that the borrows below
         // are all shared.
         let producer = match (&spec.input_from, main) {
-            (Some(name), true) => Some(self.engine.lookup(name).ok_or(LaunchFailure {
+            (Some(name), true) => Some(self.engine.reference(name).ok_or(LaunchFailure {
                 stage: LaunchStage::SetupStdinOutErr,
                 errno: Errno::ENOENT,
             })?),
