@@ -388,7 +388,7 @@ impl Runtime {
         self.listeners = listeners;
     }
 
-    fn log(&mut self, line: &LogLine) {
+    pub(super) fn log(&mut self, line: &LogLine) {
         match &mut self.log_sink {
             Some(sink) => sink(&self.engine, line),
             None => eprintln!("braid: {}", line.text),

@@ -30,6 +30,10 @@
 //! - **in-memory logs** (`log_buffer`, `clear_log_buffer`) of services whose
 //!   output is `Output::Buffer`.
 //!
+//! - **a process record** (`record_processes`): a file naming the
+//!   processes braid launched, so that the next braid on the session can
+//!   stop what a killed one left running (`leftovers::reclaim`).
+//!
 //! Handlers and listeners must not call `run`, `turn` or `run_until`.
 //!
 //! # Children
@@ -38,9 +42,17 @@
 //! the process a child subreaper (so that double-forking daemons come back
 //! to it): while a `Runtime` exists, nothing else in the process may wait
 //! for children of its own.
+//!
+//! When a service's main process exits while the service is being stopped,
+//! what is left of its process group is stopped too (see `leftovers`).
+//!
+//! SIGXFSZ is caught and ignored: a file braid writes (a log, the event
+//! log) that reaches `RLIMIT_FSIZE` fails that write instead of killing
+//! braid. Services get the default action back, as with every handler.
 
 pub mod event_log;
 pub mod launch;
+pub mod leftovers;
 pub mod output;
 pub mod reaper;
 pub mod signals;
@@ -61,9 +73,10 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 
 use crate::engine::{
-    Command, CommandError, CommandOutcome, Engine, Event, LogLine, Notification, Role, ServiceId,
-    Time,
+    Command, CommandError, CommandOutcome, Engine, Event, LogLevel, LogLine, Notification, Role,
+    ServiceId, State, Time,
 };
+use leftovers::{Record, Sweeps};
 use output::{BufferSink, OutputPipe};
 use reaper::Children;
 use signals::SignalPipe;
@@ -215,6 +228,8 @@ pub struct Runtime {
     exit_when_stopped: Option<i32>,
     in_dispatch: bool,
     stats: Stats,
+    record: Option<Record>,
+    sweeps: Sweeps,
 }
 
 impl fmt::Debug for Runtime {
@@ -245,7 +260,12 @@ impl Runtime {
             SIGNAL_TOKEN,
             Interest::READABLE,
         )?;
-        for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
+        for sig in [
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGXFSZ,
+        ] {
             signals::catch(sig)?;
         }
         if options.subreaper {
@@ -280,6 +300,8 @@ impl Runtime {
             exit_when_stopped: None,
             in_dispatch: false,
             stats: Stats::default(),
+            record: None,
+            sweeps: Sweeps::default(),
         })
     }
 
@@ -340,6 +362,12 @@ impl Runtime {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// How many stopped services' process groups are waiting for their
+    /// SIGKILL deadline.
+    pub fn sweep_count(&self) -> usize {
+        self.sweeps.len()
     }
 
     // ----- in-memory logs -----
@@ -444,6 +472,14 @@ impl Runtime {
         self.log_sink = Some(Box::new(sink));
     }
 
+    /// Keeps the list of processes braid launched in `path`, rewritten
+    /// before the loop sleeps whenever it changed, for
+    /// [`leftovers::reclaim`] after braid was killed. Call `reclaim` on the
+    /// same path first.
+    pub fn record_processes(&mut self, path: std::path::PathBuf) {
+        self.record = Some(Record::new(path));
+    }
+
     pub fn set_loader(
         &mut self,
         loader: impl FnMut(&mut Runtime, &str) -> Result<ServiceId, String> + 'static,
@@ -502,10 +538,12 @@ impl Runtime {
             return Err(io::Error::other("the loop was re-entered from a handler"));
         }
         self.execute_effects();
-        let until_timer = self
-            .timers
-            .next_deadline()
-            .map(|at| at.saturating_sub(self.now()));
+        self.write_record();
+        let next = match (self.timers.next_deadline(), self.sweeps.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let until_timer = next.map(|at| at.saturating_sub(self.now()));
         let timeout = match (timeout, until_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -542,6 +580,7 @@ impl Runtime {
         while let Some(timer) = self.timers.pop_due(now) {
             self.pending_events.push_back(Event::TimerFired(timer));
         }
+        self.sweeps.run_due(now);
         self.in_dispatch = false;
 
         self.execute_effects();
@@ -653,9 +692,37 @@ impl Runtime {
         }
     }
 
+    /// Rewrites the process record if the children changed.
+    fn write_record(&mut self) {
+        let Some(record) = &mut self.record else {
+            return;
+        };
+        if record.written == Some(self.children.changes()) {
+            return;
+        }
+        if let Some(err) = record.write(&self.children, &self.engine) {
+            self.log(&LogLine {
+                level: LogLevel::Error,
+                service: None,
+                text: err,
+            });
+        }
+    }
+
     fn reap(&mut self) {
-        for (service, role, _pid, status) in self.children.reap() {
+        for (service, role, pid, status) in self.children.reap() {
             self.stats.reaped += 1;
+            if role == Role::Main && self.engine.status(service).target == State::Stopped {
+                let spec = self.engine.spec(service);
+                let grace = spec.stop_timeout.unwrap_or(leftovers::DEFAULT_GRACE);
+                let deadline = self.now() + grace;
+                self.sweeps.begin(
+                    pid.as_raw(),
+                    spec.stop_signal,
+                    !spec.flags.signal_process_only,
+                    deadline,
+                );
+            }
             if role == crate::engine::Role::Main {
                 if let Some(state) = self.buffers.get_mut(&service) {
                     state.sink.fill();

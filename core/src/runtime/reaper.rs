@@ -20,6 +20,8 @@ pub struct Children {
     /// grandchildren (braid is a subreaper). A background service's daemon
     /// may exit before its pid file is read; this tells it.
     orphans: VecDeque<(Pid, ExitStatus)>,
+    /// Counts insertions and removals (for the process record).
+    changes: u64,
 }
 
 impl Children {
@@ -30,6 +32,7 @@ impl Children {
     /// Records `pid` as the process of `service` in `role`, replacing the
     /// previous one of that role.
     pub fn insert(&mut self, pid: Pid, service: ServiceId, role: Role) {
+        self.changes += 1;
         if let Some(old) = self.by_role.insert((service, role), pid) {
             self.by_pid.remove(&old);
         }
@@ -44,6 +47,16 @@ impl Children {
         self.by_pid.get(&pid).copied()
     }
 
+    /// Every process: pid, service, role.
+    pub fn iter(&self) -> impl Iterator<Item = (Pid, ServiceId, Role)> + '_ {
+        self.by_pid.iter().map(|(pid, (s, r))| (*pid, *s, *r))
+    }
+
+    /// How many times a process was added or removed.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     pub fn len(&self) -> usize {
         self.by_pid.len()
     }
@@ -55,6 +68,7 @@ impl Children {
     /// Forgets `pid`, returning whom it belonged to.
     pub fn remove(&mut self, pid: Pid) -> Option<(ServiceId, Role)> {
         let owner = self.by_pid.remove(&pid)?;
+        self.changes += 1;
         self.by_role.remove(&owner);
         Some(owner)
     }
