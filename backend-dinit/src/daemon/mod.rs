@@ -141,6 +141,21 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
             return Err(1);
         }
     };
+    // The socket is ours, so no other instance runs on this session: stop
+    // what a killed one left running before starting anything.
+    let record = record_path(&socket_path);
+    match braid_core::runtime::leftovers::reclaim(&record) {
+        Ok(found) => {
+            for l in found {
+                console.log(Level::Warn, &leftover_text(&l));
+            }
+        }
+        Err(e) => console.log(
+            Level::Error,
+            &format!("cannot read {}: {}", record.display(), io_strerror(&e)),
+        ),
+    }
+    rt.record_processes(record);
     // braid's session event log, for `braid timeline` (not a dinit feature).
     braid_core::runtime::event_log::install(
         &mut rt,
@@ -387,6 +402,26 @@ fn reopen_socket(rt: &mut Runtime, shared: &Shared, path: &[u8]) {
         Ok(token) => shared.borrow_mut().listener = Some(token),
         Err(text) => shared.borrow_mut().console.log(Level::Error, &text),
     }
+}
+
+/// Where braid keeps the list of processes it launched (see
+/// `braid_core::runtime::leftovers`): beside the control socket, which
+/// names the session.
+fn record_path(socket: &[u8]) -> std::path::PathBuf {
+    let mut path = socket.to_vec();
+    path.extend_from_slice(b".braid-processes");
+    std::path::PathBuf::from(OsStr::from_bytes(&path))
+}
+
+fn leftover_text(l: &braid_core::runtime::leftovers::Leftover) -> String {
+    format!(
+        "{}: stopped {} process{} (group {}) left running by a previous instance{}",
+        l.service,
+        l.processes,
+        if l.processes == 1 { "" } else { "es" },
+        l.pid,
+        if l.killed { ", with SIGKILL" } else { "" }
+    )
 }
 
 fn remove_socket(path: &[u8]) {
