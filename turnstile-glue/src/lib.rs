@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod demo;
 pub mod gate;
+pub mod inspect;
 pub mod install;
 pub mod pause;
 pub mod update_env;

@@ -6,7 +6,8 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use braid_turnstile::inspect;
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// One supervisor for runit service directories and dinit service
 /// descriptions.
@@ -29,6 +30,29 @@ enum Commands {
     Demo(braid_turnstile::demo::DemoArgs),
     /// Link braid's programs and turnstile's backends under a prefix.
     Install(braid_turnstile::install::InstallArgs),
+    /// Lint runit service directories and dinit service files.
+    Check(inspect::check::CheckArgs),
+    /// Show the dependency graph of a session (text, dot, svg, json).
+    Graph(inspect::graph::GraphArgs),
+    /// Show every service's state, pid, uptime, last exit and restarts.
+    #[command(visible_alias = "list")]
+    Status(inspect::status_json::StatusArgs),
+    /// Show each service's start, readiness, stop and restarts over time.
+    Timeline(inspect::timeline::TimelineArgs),
+    /// Explain why a service is in its state.
+    Why(inspect::why::WhyArgs),
+    /// Show a service's recent output.
+    Log(inspect::log::LogArgs),
+    /// Print a shell completion script for braid.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write braid's man pages to a directory.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// Any of the programs listed below, with its own arguments.
     #[command(external_subcommand)]
     Program(Vec<OsString>),
@@ -61,14 +85,50 @@ fn main() -> ExitCode {
 fn run_cli() -> i32 {
     match Cli::parse().command {
         Commands::Demo(args) => braid_turnstile::demo::run(&args),
-        Commands::Install(args) => braid_turnstile::install::run(&args),
+        Commands::Install(args) => match braid_turnstile::install::run(&args) {
+            0 => {
+                let mut cmd = Cli::command();
+                match inspect::manuals::install(&mut cmd, &args.prefix, args.dry_run) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("braid install: completions and man pages: {e}");
+                        1
+                    }
+                }
+            }
+            code => code,
+        },
+        Commands::Check(args) => inspect::check::run(&args),
+        Commands::Graph(args) => inspect::graph::run(&args),
+        Commands::Status(args) => inspect::status_json::run(&args),
+        Commands::Timeline(args) => inspect::timeline::run(&args),
+        Commands::Why(args) => inspect::why::run(&args),
+        Commands::Log(args) => inspect::log::run(&args),
+        Commands::Completions { shell } => {
+            let script = inspect::manuals::completions(&mut Cli::command(), shell);
+            std::io::Write::write_all(&mut std::io::stdout(), &script).map_or(1, |()| 0)
+        }
+        Commands::Man { dir } => {
+            match inspect::manuals::man_pages(&Cli::command()).and_then(|pages| {
+                std::fs::create_dir_all(&dir)?;
+                pages
+                    .iter()
+                    .try_for_each(|(name, page)| std::fs::write(dir.join(name), page))
+            }) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("braid man: {}: {e}", dir.display());
+                    1
+                }
+            }
+        }
         Commands::Program(argv) => {
             let name = argv
                 .first()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let program = braid_turnstile::backend::personality(&name, &argv)
-                .or_else(|| personality(&name));
+            let program =
+                braid_turnstile::backend::personality(&name, &argv).or_else(|| personality(&name));
             match program {
                 Some(program) => program(argv),
                 None => {
