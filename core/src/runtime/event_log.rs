@@ -106,9 +106,43 @@ pub fn install(rt: &mut Runtime, session: Session) {
     rt.add_listener(move |rt, n| writer.on_notification(rt, n));
 }
 
+/// Makes sure `dir` is a directory of this user's that nobody else may
+/// write to (created 0700 if missing): under `/tmp`, another user could
+/// have made it first, or planted a symlink, to have braid truncate a file
+/// of theirs choosing.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(
+            "not a private directory of this user",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates or truncates a log file, mode 0600, never through a symlink.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+}
+
 impl Writer {
     fn open(dir: &Path, session: &Session) -> Option<Writer> {
-        fs::create_dir_all(dir).ok()?;
+        private_dir(dir).ok()?;
         remove_stale(dir);
         let pid = std::process::id();
         let path = dir.join(format!("events-{pid}.jsonl"));
@@ -124,12 +158,7 @@ impl Writer {
             }
             Session::Demo => header.push_str("\"face\":\"demo\""),
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .ok()?;
+        let file = open_private(&path).ok()?;
         let mut w = Writer {
             path,
             file,
@@ -163,14 +192,9 @@ impl Writer {
         }
         let mut old = self.path.clone().into_os_string();
         old.push(".1");
-        let reopened = fs::rename(&self.path, &old).ok().and_then(|_| {
-            OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&self.path)
-                .ok()
-        });
+        let reopened = fs::rename(&self.path, &old)
+            .ok()
+            .and_then(|_| open_private(&self.path).ok());
         if let Some(file) = reopened {
             self.file = file;
             self.written = 0;
