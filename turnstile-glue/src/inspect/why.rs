@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use super::check::ORDER_KINDS;
 use super::cli::{gather, Gathered, SessionArgs};
 use super::log::recent;
 use super::session::Service;
@@ -82,32 +81,15 @@ fn explain_one(
             let _ = writeln!(out, "{pad}{name} is started{pid}{restarts}.");
         }
         "starting" => {
-            let waiting: Vec<String> = g
-                .session
-                .edges_from(name)
-                .filter(|e| ORDER_KINDS.contains(&e.kind.as_str()) && e.kind != "soft")
-                .filter(|e| {
-                    g.session
-                        .find(&e.to)
-                        .and_then(|d| d.live.as_ref())
-                        .is_some_and(|l| l.state == "starting")
-                })
-                .map(|e| format!("{} ({})", e.to, e.kind))
-                .collect();
-            if waiting.is_empty() {
-                let what = if live.pid.is_some() {
-                    "its process runs and has not reported readiness yet"
-                } else {
-                    "waiting to launch (restart delay)"
-                };
-                let _ = writeln!(out, "{pad}{name} is starting: {what}{restarts}.");
+            let waiting = needed_not_started(g, name, true);
+            let what = if !waiting.is_empty() {
+                format!("waiting for {}", waiting.join(", "))
+            } else if live.pid.is_some() {
+                "its process runs and has not reported readiness yet".to_string()
             } else {
-                let _ = writeln!(
-                    out,
-                    "{pad}{name} is starting: waiting for {}.",
-                    waiting.join(", ")
-                );
-            }
+                "waiting to launch (restart delay)".to_string()
+            };
+            let _ = writeln!(out, "{pad}{name} is starting: {what}{restarts}.");
         }
         state => {
             let reason = live.stop_reason.as_deref().unwrap_or("normal");
@@ -137,18 +119,7 @@ fn explain_one(
     }
     if live.state != "started" {
         // The dependencies that are not up, and why.
-        let down: Vec<String> = g
-            .session
-            .edges_from(name)
-            .filter(|e| FAILING_KINDS.contains(&e.kind.as_str()))
-            .filter(|e| {
-                !g.session
-                    .find(&e.to)
-                    .and_then(|d| d.live.as_ref())
-                    .is_some_and(|l| l.state == "started")
-            })
-            .map(|e| e.to.clone())
-            .collect();
+        let down = needed_not_started(g, name, false);
         for dep in down {
             let kind = g
                 .session
@@ -174,6 +145,22 @@ fn explain_one(
         }
     }
     Ok(())
+}
+
+/// The services `name` needs (hard, milestone, prepared-by; with
+/// `waits`, waits-for too) that are not started, missing ones included.
+fn needed_not_started(g: &Gathered, name: &str, waits: bool) -> Vec<String> {
+    g.session
+        .edges_from(name)
+        .filter(|e| FAILING_KINDS.contains(&e.kind.as_str()) || (waits && e.kind == "waits-for"))
+        .filter(|e| {
+            !g.session
+                .find(&e.to)
+                .and_then(|d| d.live.as_ref())
+                .is_some_and(|l| l.state == "started")
+        })
+        .map(|e| e.to.clone())
+        .collect()
 }
 
 pub fn run(args: &WhyArgs) -> i32 {
