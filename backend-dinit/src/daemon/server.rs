@@ -44,29 +44,65 @@ pub fn register(
 ) -> io::Result<SourceToken> {
     let fd = listener.as_raw_fd();
     let shared = shared.clone();
+    let mut spare = Spare::open();
     rt.register_fd(
         fd,
         Interest::READABLE,
         move |rt: &mut Runtime, _: SourceToken, _| {
-            accept_all(rt, &shared, &listener);
+            accept_all(rt, &shared, &listener, &mut spare);
             HandlerResult::Keep
         },
     )
 }
 
-fn accept_all(rt: &mut Runtime, shared: &Shared, listener: &UnixListener) {
+/// One descriptor held in reserve for when braid runs out of them.
+///
+/// Polling is edge-triggered: a connection left in the backlog because
+/// `accept` failed with EMFILE would wait there, its client hanging,
+/// until another one arrives. With the spare closed for a moment, the
+/// connection is accepted and closed at once, so its client sees the
+/// daemon hang up instead of waiting, and the backlog is empty again.
+struct Spare(Option<std::fs::File>);
+
+impl Spare {
+    fn open() -> Spare {
+        Spare(std::fs::File::open("/dev/null").ok())
+    }
+
+    /// Accepts and drops one pending connection using the spare fd;
+    /// whether there was one.
+    fn refuse_one(&mut self, listener: &UnixListener) -> bool {
+        if self.0.take().is_none() {
+            return false;
+        }
+        let refused = listener.accept().is_ok();
+        *self = Spare::open();
+        refused
+    }
+}
+
+fn accept_all(rt: &mut Runtime, shared: &Shared, listener: &UnixListener, spare: &mut Spare) {
+    let mut reported = false;
     loop {
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) => {
-                // Out of descriptors and the like: try again on the next
-                // connection rather than spin.
-                shared.borrow_mut().console.log(
-                    Level::Error,
-                    &format!("Error accepting control connection: {}", strerror(&e)),
+                if !reported {
+                    reported = true;
+                    shared.borrow_mut().console.log(
+                        Level::Error,
+                        &format!("Error accepting control connection: {}", strerror(&e)),
+                    );
+                }
+                let out_of_fds = matches!(
+                    e.raw_os_error(),
+                    Some(nix::libc::EMFILE | nix::libc::ENFILE)
                 );
+                if out_of_fds && spare.refuse_one(listener) {
+                    continue;
+                }
                 return;
             }
         };
