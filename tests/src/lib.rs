@@ -215,7 +215,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Starts `cmd` with only stdin, stdout and stderr open (what the test
+    /// harness inherited is not braid's to pass on).
     pub fn spawn(mut cmd: Command, log: PathBuf) -> Daemon {
+        // SAFETY: close_range is async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
         let file = std::fs::File::create(&log).expect("daemon log");
         let err = file.try_clone().expect("dup log");
         let child = cmd
@@ -474,14 +484,10 @@ impl RunitSession {
         last
     }
 
-    /// The pid in `supervise/pid` of a service, once it has one.
+    /// The pid `sv status NAME` shows, if any.
     pub fn pid_of(&self, name: &str) -> Option<i32> {
-        let path = self
-            .dir
-            .join("service")
-            .join(name)
-            .join("supervise")
-            .join("pid");
-        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+        let (text, _) = self.sv(&["status", name]);
+        let at = text.find("(pid ")? + "(pid ".len();
+        text[at..].split(')').next()?.parse().ok()
     }
 }
