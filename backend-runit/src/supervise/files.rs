@@ -201,7 +201,7 @@ impl SuperviseFiles {
     /// Reads `status` as sv does: one read of up to 20 bytes, which must
     /// return exactly 20.
     pub fn read_status(&self) -> Result<Status, ReadStatusError> {
-        let mut f = File::open(self.path("status")).map_err(ReadStatusError::Open)?;
+        let mut f = open_read(&self.path("status")).map_err(ReadStatusError::Open)?;
         let mut buf = [0u8; STATUS_LEN];
         let n = f.read(&mut buf).map_err(ReadStatusError::Read)?;
         if n != STATUS_LEN {
@@ -212,12 +212,12 @@ impl SuperviseFiles {
 
     /// The content of `stat`.
     pub fn read_stat(&self) -> io::Result<String> {
-        fs::read_to_string(self.path("stat"))
+        io::read_to_string(open_read(&self.path("stat"))?)
     }
 
     /// The pid in `pid`, `None` when the file is empty (no process).
     pub fn read_pid(&self) -> io::Result<Option<u32>> {
-        let text = fs::read_to_string(self.path("pid"))?;
+        let text = io::read_to_string(open_read(&self.path("pid"))?)?;
         if text.is_empty() {
             return Ok(None);
         }
@@ -231,6 +231,15 @@ impl SuperviseFiles {
                 )
             })
     }
+}
+
+/// Opens a file for reading as runit's `open_read` does: non-blocking, so
+/// that a FIFO with no writer does not make the reader wait forever.
+fn open_read(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -343,5 +352,27 @@ mod tests {
         );
         fs::write(tmp.0.join("pid"), "12x\n").unwrap();
         assert!(files.read_pid().is_err());
+    }
+
+    /// Found by tests/fuzz_supervise.rs: a FIFO in place of `status` (or
+    /// `stat`, `pid`) made the reader wait for a writer forever; runit's sv
+    /// opens without waiting and reports a bad format.
+    #[test]
+    fn fifo_in_place_of_a_file_does_not_block() {
+        let tmp = TempDir::new("fifo");
+        for name in ["status", "stat", "pid"] {
+            nix::unistd::mkfifo(
+                &tmp.0.join(name),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .unwrap();
+        }
+        let files = SuperviseFiles::new(&tmp.0);
+        assert!(matches!(
+            files.read_status(),
+            Err(ReadStatusError::BadFormat(0))
+        ));
+        assert_eq!(files.read_stat().unwrap(), "");
+        assert_eq!(files.read_pid().unwrap(), None);
     }
 }
