@@ -92,12 +92,16 @@ impl Tai64N {
         }
     }
 
-    /// How long after `earlier` this is; zero if it is not later.
+    /// How long after `earlier` this is; zero if it is not later. Any two
+    /// labels work, even ones read from a file (seconds near `u64::MAX`, a
+    /// nanosecond field of 10^9 or more).
     pub fn since(self, earlier: Tai64N) -> Duration {
-        let me = Duration::new(self.secs.0, 0) + Duration::from_nanos(u64::from(self.nanos));
-        let them =
-            Duration::new(earlier.secs.0, 0) + Duration::from_nanos(u64::from(earlier.nanos));
-        me.saturating_sub(them)
+        const NANOS: u128 = 1_000_000_000;
+        let nanos = |t: Tai64N| u128::from(t.secs.0) * NANOS + u128::from(t.nanos);
+        let d = nanos(self).saturating_sub(nanos(earlier));
+        // Below 10^9, so the nanoseconds fit and carry nothing.
+        let sub = (d % NANOS) as u32;
+        u64::try_from(d / NANOS).map_or(Duration::MAX, |secs| Duration::new(secs, sub))
     }
 }
 
@@ -158,5 +162,30 @@ mod tests {
         };
         assert_eq!(b.since(a), Duration::new(2, 250_000_000));
         assert_eq!(a.since(b), Duration::ZERO);
+    }
+
+    /// Found by tests/fuzz_supervise.rs: labels at the top of the range
+    /// (as a `status` file can hold) overflowed `Duration` and panicked.
+    #[test]
+    fn since_works_for_any_labels() {
+        let top = Tai64N {
+            secs: Tai64(u64::MAX),
+            nanos: u32::MAX,
+        };
+        let zero = Tai64N {
+            secs: Tai64(0),
+            nanos: 0,
+        };
+        assert_eq!(top.since(zero), Duration::MAX);
+        assert_eq!(zero.since(top), Duration::ZERO);
+        let a = Tai64N {
+            secs: Tai64(u64::MAX - 1),
+            nanos: 1_500_000_000,
+        };
+        let b = Tai64N {
+            secs: Tai64(u64::MAX - 1),
+            nanos: 0,
+        };
+        assert_eq!(a.since(b), Duration::new(1, 500_000_000));
     }
 }
