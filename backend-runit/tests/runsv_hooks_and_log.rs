@@ -10,26 +10,48 @@ mod runsvdir_support;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use braid_runit::supervise::RunState::{Down, Run};
 use braid_runit::supervise::{SuperviseFiles, Tai64N};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use runsvdir_support::{
     braid_bin, ready, state_of, wait_for, write_exec, Kind, Scratch, Tree, REAL_RUNSV, REAL_SV,
 };
 
 const LIMIT: Duration = Duration::from_secs(15);
 
-/// A supervisor killed on drop.
-struct Running(Child);
+/// A supervisor of `dir`, killed on drop with the processes it runs
+/// (braid's are in sessions of their own, so killing braid is not enough).
+struct Running(Child, PathBuf);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let supervisor = self.0.id() as i32;
+        for sub in ["supervise", "log/supervise"] {
+            let pid = fs::read_to_string(self.1.join(sub).join("pid")).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                if parent_of(pid) == Some(supervisor) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn sv(args: &[&str]) -> Option<i32> {
@@ -71,6 +93,7 @@ fn hooks_scenario(program: &Path, dir: &Path) -> (String, String) {
             .stderr(fs::File::create(&err_path).unwrap())
             .spawn()
             .expect("start runsv"),
+        dir.to_path_buf(),
     );
     let d = dir.to_str().unwrap();
     wait_for("starting logged", LIMIT, || {

@@ -57,6 +57,8 @@ pub struct Host {
     started_any: bool,
     wake_read: OwnedFd,
     wake_write: OwnedFd,
+    /// A byte is in the wake pipe already.
+    wake_pending: bool,
     pub timers: Timers,
     pub mode: Mode,
     /// Exit with this code once every supervisor has exited.
@@ -84,6 +86,7 @@ impl Host {
                 started_any: false,
                 wake_read,
                 wake_write,
+                wake_pending: false,
                 timers,
                 mode,
                 exit_when_empty: None,
@@ -126,8 +129,10 @@ impl Host {
     }
 
     /// Asks for a deferred pass on the next loop turn.
-    fn wake(&self) {
-        let _ = nix::unistd::write(&self.wake_write, b"w");
+    fn wake(&mut self) {
+        if !std::mem::replace(&mut self.wake_pending, true) {
+            let _ = nix::unistd::write(&self.wake_write, b"w");
+        }
     }
 
     // ----- starting a supervisor -----
@@ -386,10 +391,11 @@ impl Host {
         for w in m.refresh(rt) {
             eprintln!("runsv {label}: warning: {w}");
         }
-        if sup.needs_settle() {
+        let settle = sup.needs_settle();
+        if settle {
             self.dirty.insert(key);
         }
-        if sup.needs_settle() || self.started_any {
+        if settle || self.started_any {
             self.wake();
         }
     }
@@ -544,6 +550,7 @@ impl Host {
     fn on_wake(&mut self, rt: &mut Runtime) {
         let mut buf = [0u8; 64];
         while matches!(nix::unistd::read(self.wake_read.as_raw_fd(), &mut buf), Ok(n) if n > 0) {}
+        self.wake_pending = false;
         let keys: Vec<u64> = self.dirty.drain().collect();
         for key in keys {
             self.settle(rt, key);
