@@ -5,6 +5,8 @@ use std::ffi::OsString;
 
 mod chpst;
 pub mod errstr;
+#[doc(hidden)]
+pub mod fuzzing;
 mod mirror;
 mod runsv;
 pub mod runsvdir;

@@ -11,6 +11,11 @@ use std::os::unix::ffi::OsStrExt;
 pub(super) struct EnvEdits(Vec<Vec<u8>>);
 
 impl EnvEdits {
+    /// The edits so far, in order.
+    pub(super) fn entries(&self) -> &[Vec<u8>] {
+        &self.0
+    }
+
     pub(super) fn set(&mut self, name: &[u8], value: Option<&[u8]>) {
         let mut entry = name.to_vec();
         if let Some(v) = value {

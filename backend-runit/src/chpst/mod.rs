@@ -35,6 +35,21 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
 }
 
+/// An envdir read as `chpst -e` (`fatal_subdirs` false) or `envdir`
+/// (true) reads it: the edits in order (`NAME=value`, or `NAME` to remove),
+/// or the exit code and message. For the property tests, via
+/// [`crate::fuzzing`].
+pub(crate) fn read_envdir(dir: &[u8], fatal_subdirs: bool) -> Result<Vec<Vec<u8>>, (i32, Vec<u8>)> {
+    let policy = if fatal_subdirs {
+        SubdirPolicy::Fatal
+    } else {
+        SubdirPolicy::Skip { verbose: false }
+    };
+    let mut edits = EnvEdits::default();
+    envdir::read(dir, &mut edits, policy).map_err(|f| (f.code, f.text))?;
+    Ok(edits.entries().to_vec())
+}
+
 /// The program name as runit shows it: argv[0]'s basename with one leading
 /// `d` removed (so `dsetlock` is `setlock`).
 fn progname(argv0: &[u8]) -> &[u8] {

@@ -36,6 +36,12 @@ const MAX_IDLE_SECS: u64 = 2744;
 #[derive(Debug)]
 struct Fatal(Vec<u8>);
 
+/// A log directory's `config` as svlogd reads it, in `Debug` form. For the
+/// property tests, via [`crate::fuzzing`].
+pub(crate) fn parse_config(text: &[u8]) -> String {
+    format!("{:?}", config::parse(text))
+}
+
 /// Entry point of the `svlogd` personality.
 pub fn main(argv: Vec<OsString>) -> i32 {
     let argv: Vec<Vec<u8>> = argv.into_iter().map(OsStringExt::into_vec).collect();
