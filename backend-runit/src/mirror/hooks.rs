@@ -20,7 +20,9 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use braid_core::engine::ExitStatus;
 use braid_core::runtime::launch::{Launch, Stdout};
+use braid_core::runtime::Runtime;
 use nix::errno::Errno;
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 
@@ -47,6 +49,7 @@ pub fn exists(dir: &Path, label: &str, letter: char) -> bool {
 /// A hook that is running.
 #[derive(Debug)]
 pub struct Running {
+    pid: i32,
     /// Readable once the hook has exited.
     pub pidfd: OwnedFd,
 }
@@ -93,7 +96,10 @@ pub fn launch(
         Err(failure) => return failed(failure.errno),
     };
     match pidfd_open(pid.as_raw()) {
-        Ok(pidfd) => Some(Running { pidfd }),
+        Ok(pidfd) => Some(Running {
+            pid: pid.as_raw(),
+            pidfd,
+        }),
         Err(errno) => {
             // Not watchable: let it run, and count it as not handling.
             eprintln!(
@@ -106,14 +112,18 @@ pub fn launch(
 }
 
 impl Running {
-    /// Collects the hook's exit, if it has exited.
-    pub fn ended(&self) -> Ended {
+    /// Collects the hook's exit, if it has exited: from its pidfd, or from
+    /// the runtime when the loop reaped it first.
+    pub fn ended(&self, rt: &mut Runtime) -> Ended {
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG;
         match waitid(Id::PIDFd(self.pidfd.as_fd()), flags) {
             Ok(WaitStatus::Exited(_, 0) | WaitStatus::Signaled(..)) => Ended::Handled,
             Ok(WaitStatus::Exited(..)) => Ended::NotHandled,
             Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Ended::Not,
-            // Reaped by the runtime already (ECHILD): status unknown.
+            Err(Errno::ECHILD) => match rt.reaped_exit(self.pid) {
+                Some(ExitStatus::Exited(0) | ExitStatus::Signaled(_)) => Ended::Handled,
+                Some(ExitStatus::Exited(_)) | None => Ended::NotHandled,
+            },
             Ok(_) | Err(_) => Ended::NotHandled,
         }
     }

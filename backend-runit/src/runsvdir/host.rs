@@ -501,7 +501,7 @@ impl Host {
         };
         let fd = running.pidfd.as_raw_fd();
         let weak = self.this.clone();
-        let handler = move |rt: &mut Runtime, _, _| match running.ended() {
+        let handler = move |rt: &mut Runtime, _, _| match running.ended(rt) {
             Ended::Not => HandlerResult::Keep,
             ended => {
                 if let Some(h) = weak.upgrade() {

@@ -50,6 +50,7 @@
 //! log) that reaches `RLIMIT_FSIZE` fails that write instead of killing
 //! braid. Services get the default action back, as with every handler.
 
+pub mod envdir;
 pub mod event_log;
 pub mod launch;
 pub mod leftovers;
@@ -348,6 +349,14 @@ impl Runtime {
     /// background service, the daemon named by its pid file).
     pub fn pid(&self, service: ServiceId, role: Role) -> Option<i32> {
         self.children.pid(service, role).map(|p| p.as_raw())
+    }
+
+    /// The exit status of a process a backend launched itself (with
+    /// `launch::Launch`) that the loop reaped before the backend could: the
+    /// loop reaps every child, so a backend watching its own process asks
+    /// here when its own wait finds nothing.
+    pub fn reaped_exit(&mut self, pid: i32) -> Option<crate::engine::ExitStatus> {
+        self.children.orphan_exit(nix::unistd::Pid::from_raw(pid))
     }
 
     /// How many processes braid is waiting for.
