@@ -106,10 +106,7 @@ fn inspect(path: &Path, exe: &Path) -> io::Result<Action> {
         if std::fs::canonicalize(&resolved).ok().as_deref() == Some(exe) {
             return Ok(Action::Keep);
         }
-        return Ok(Action::Replace(format!(
-            "a link to {}",
-            target.display()
-        )));
+        return Ok(Action::Replace(format!("a link to {}", target.display())));
     }
     let what = if meta.is_dir() {
         "a directory"
@@ -173,9 +170,7 @@ pub fn apply(steps: &[Step], exe: &Path, force: bool) -> Result<Vec<String>, Ins
                 }
                 if let Action::Replace(_) = step.action {
                     if std::fs::symlink_metadata(&step.path).is_ok_and(|m| m.is_dir()) {
-                        return Err(io_err(io::Error::other(
-                            "is a directory; remove it first",
-                        )));
+                        return Err(io_err(io::Error::other("is a directory; remove it first")));
                     }
                 }
                 // Link beside it, then rename over: the path never vanishes.
@@ -194,7 +189,11 @@ pub fn apply(steps: &[Step], exe: &Path, force: bool) -> Result<Vec<String>, Ins
                 } else {
                     "replaced"
                 };
-                report.push(format!("{verb} {} -> {}", step.path.display(), exe.display()));
+                report.push(format!(
+                    "{verb} {} -> {}",
+                    step.path.display(),
+                    exe.display()
+                ));
             }
         }
     }

@@ -52,7 +52,11 @@ fn the_stock_runit_backend_runs_on_braid() {
         "#!/bin/sh\nrm -f ./up; sleep 1; : > ./up; exec sleep 1000\n",
         0o755,
     );
-    f.write(".config/service/slow/check", "#!/bin/sh\ntest -e ./up\n", 0o755);
+    f.write(
+        ".config/service/slow/check",
+        "#!/bin/sh\ntest -e ./up\n",
+        0o755,
+    );
     f.write(
         ".config/service/turnstile-ready/conf",
         "core_services=\"slow\"\n",
@@ -81,7 +85,11 @@ fn the_stock_runit_backend_runs_on_braid() {
     assert!(login.t_fifo - login.t0 >= Duration::from_secs(1), "{log}");
     assert!(f.home.join(".config/service/slow/up").exists());
     let out = t.logout(login, Duration::from_secs(20));
-    assert_eq!(out.manager_status.and_then(|s| s.code()), Some(111), "{log}");
+    assert_eq!(
+        out.manager_status.and_then(|s| s.code()),
+        Some(111),
+        "{log}"
+    );
     assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
 }
 
