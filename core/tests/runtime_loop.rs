@@ -250,8 +250,10 @@ fn readiness_pipe_reports_ready_and_lost() {
     start(&mut rt, ready);
     start(&mut rt, lost);
     start(&mut rt, var);
-    wait_for(&mut rt, "var started, lost failed", |rt| {
-        state(rt, var) == State::Started && state(rt, lost) == State::Stopped
+    wait_for(&mut rt, "feeder and var started, lost failed", |rt| {
+        state(rt, feeder) == State::Started
+            && state(rt, var) == State::Started
+            && state(rt, lost) == State::Stopped
     });
     assert_eq!(rt.engine().status(lost).stop_reason, StopReason::Failed);
     // "ready" waits for a line on its stdin before it says it is ready.

@@ -51,25 +51,15 @@ impl Runtime {
                 role,
                 extra_args,
             } => {
-                let event = match self.spawn(service, role, &extra_args) {
-                    Ok(pid) => {
-                        self.stats.spawned += 1;
-                        Event::Spawned {
-                            service,
-                            role,
-                            pid: pid.as_raw(),
-                        }
-                    }
-                    Err(failure) => {
-                        self.stats.spawn_failures += 1;
-                        Event::SpawnFailed {
-                            service,
-                            role,
-                            failure,
-                        }
-                    }
-                };
-                self.pending_events.push_back(event);
+                // Success is told once the exec is confirmed (`launched`).
+                if let Err(failure) = self.spawn(service, role, &extra_args) {
+                    self.stats.spawn_failures += 1;
+                    self.pending_events.push_back(Event::SpawnFailed {
+                        service,
+                        role,
+                        failure,
+                    });
+                }
             }
             Effect::Signal {
                 service,
@@ -86,13 +76,14 @@ impl Runtime {
         }
     }
 
-    /// Launches a service's process with all its settings.
+    /// Launches a service's process with all its settings, without waiting
+    /// for its exec: the status pipe is watched, and `launched` reports.
     fn spawn(
         &mut self,
         service: ServiceId,
         role: Role,
         extra_args: &[OsString],
-    ) -> Result<Pid, LaunchFailure> {
+    ) -> Result<(), LaunchFailure> {
         let spec = self.engine.spec(service).clone();
         let spec = &spec;
         let main = role == Role::Main;
@@ -212,14 +203,32 @@ impl Runtime {
         if let (Some(fd), true) = (self.sockets.get(&service), main) {
             launch.socket(fd.as_fd());
         }
-        let pid = launch.spawn()?;
+        let pending = launch.start()?;
         drop(launch);
 
+        let pid = pending.pid;
         self.children.insert(pid, service, role);
+        let status_fd = pending.status_fd().as_raw_fd();
+        let slot = self.add_source(Source::Launch {
+            service,
+            role,
+            pending,
+        });
+        self.launching.insert(pid.as_raw(), slot);
+        let registered = self.poll.registry().register(
+            &mut SourceFd(&status_fd),
+            Token(slot + 1),
+            Interest::READABLE,
+        );
         if let Some((read, _write)) = notify_pipe {
             self.watch_readiness(service, read);
         }
-        Ok(pid)
+        if registered.is_err() {
+            // Cannot watch it: learn the outcome now instead.
+            self.launching.remove(&pid.as_raw());
+            self.launched(slot);
+        }
+        Ok(())
     }
 
     fn watch_readiness(&mut self, service: ServiceId, fd: OwnedFd) {

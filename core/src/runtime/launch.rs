@@ -13,7 +13,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -226,7 +226,15 @@ impl<'fd> Launch<'fd> {
 
     /// Forks and execs. Returns once the child has exec'd (its pid) or
     /// failed (the stage and errno; the child is then already reaped).
+    /// Launches the process and waits until it has exec'd (or failed to).
     pub fn spawn(&self) -> Result<Pid, LaunchFailure> {
+        self.start()?.finish()
+    }
+
+    /// Forks the process and returns at once; `Pending::finish` tells
+    /// whether the exec succeeded. The event loop uses this so that it never
+    /// waits for a child's exec and children exec in parallel with it.
+    pub fn start(&self) -> Result<Pending, LaunchFailure> {
         let prepared = self.prepare()?;
         let (status_r, status_w) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(fail(LaunchStage::ArrangeFds))?;
@@ -283,15 +291,10 @@ impl<'fd> Launch<'fd> {
         };
         drop(status_w);
         drop(prepared);
-        match read_status(&status_r) {
-            None => Ok(pid),
-            Some(failure) => {
-                // The child exits right after reporting; reap it here so that
-                // a failed launch leaves no zombie and yields no exit event.
-                while let Err(Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
-                Err(failure)
-            }
-        }
+        Ok(Pending {
+            pid,
+            status: status_r,
+        })
     }
 
     fn prepare(&self) -> Result<Prepared, LaunchFailure> {
@@ -463,6 +466,35 @@ fn exec_candidates(argv0: &OsStr, path: Option<&OsString>) -> Result<Vec<CString
 
 /// Reads the child's report: `None` when the pipe closed without one (the
 /// exec succeeded).
+/// A forked child whose exec has not been confirmed yet.
+#[derive(Debug)]
+pub struct Pending {
+    pub pid: Pid,
+    /// Closes (end of file) when the exec succeeded; carries the failure
+    /// otherwise. Close-on-exec in the child.
+    status: OwnedFd,
+}
+
+impl Pending {
+    /// Readable once the outcome is known.
+    pub fn status_fd(&self) -> BorrowedFd<'_> {
+        self.status.as_fd()
+    }
+
+    /// The outcome: blocks until the child has exec'd or failed, which is
+    /// immediate once `status_fd` is readable. A failed child is reaped here
+    /// (unless someone reaped it already) so it leaves no zombie.
+    pub fn finish(self) -> Result<Pid, LaunchFailure> {
+        match read_status(&self.status) {
+            None => Ok(self.pid),
+            Some(failure) => {
+                while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
+                Err(failure)
+            }
+        }
+    }
+}
+
 fn read_status(fd: &OwnedFd) -> Option<LaunchFailure> {
     let mut buf = [0u8; 8];
     let mut got = 0;

@@ -178,6 +178,12 @@ pub struct Stats {
 }
 
 enum Source {
+    /// A child forked but not yet known to have exec'd: its status pipe.
+    Launch {
+        service: ServiceId,
+        role: Role,
+        pending: launch::Pending,
+    },
     /// The read end of a process's readiness pipe.
     Readiness {
         service: ServiceId,
@@ -214,6 +220,8 @@ pub struct Runtime {
     free_sources: Vec<usize>,
     /// The readiness watch of each service's current main process.
     readiness: HashMap<ServiceId, usize>,
+    /// Children whose exec is not confirmed yet: pid → their status source.
+    launching: HashMap<i32, usize>,
     buffers: HashMap<ServiceId, BufferState>,
     /// `Output::Pipe` pipes, by producer; kept for braid's lifetime.
     pipes: HashMap<ServiceId, OutputPipe>,
@@ -288,6 +296,7 @@ impl Runtime {
             sources: Vec::new(),
             free_sources: Vec::new(),
             readiness: HashMap::new(),
+            launching: HashMap::new(),
             buffers: HashMap::new(),
             pipes: HashMap::new(),
             sockets: HashMap::new(),
@@ -621,6 +630,7 @@ impl Runtime {
             return;
         };
         let fd = match &source {
+            Source::Launch { pending, .. } => pending.status_fd().as_raw_fd(),
             Source::Readiness { fd, .. } => fd.as_raw_fd(),
             Source::LogBuffer { service } => match self.buffers.get(service) {
                 Some(state) => state.sink.pipe.read_end().as_raw_fd(),
@@ -636,6 +646,9 @@ impl Runtime {
 
     fn dispatch(&mut self, slot: usize, ready: Ready) {
         match self.sources.get_mut(slot) {
+            Some(Some(Source::Launch { .. })) => {
+                self.launched(slot);
+            }
             Some(Some(Source::Readiness {
                 service,
                 fd,
@@ -684,6 +697,50 @@ impl Runtime {
         }
     }
 
+    /// A launch's outcome is known: tells the engine. Returns whether the
+    /// exec succeeded.
+    fn launched(&mut self, slot: usize) -> bool {
+        let Some(Source::Launch {
+            service,
+            role,
+            pending,
+        }) = self.sources.get_mut(slot).and_then(Option::take)
+        else {
+            return false;
+        };
+        let fd = pending.status_fd().as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        self.free_sources.push(slot);
+        let pid = pending.pid;
+        self.launching.remove(&pid.as_raw());
+        match pending.finish() {
+            Ok(pid) => {
+                self.stats.spawned += 1;
+                self.pending_events.push_back(Event::Spawned {
+                    service,
+                    role,
+                    pid: pid.as_raw(),
+                });
+                true
+            }
+            Err(failure) => {
+                self.children.remove(pid);
+                if role == Role::Main {
+                    if let Some(slot) = self.readiness.remove(&service) {
+                        self.remove_source(slot);
+                    }
+                }
+                self.stats.spawn_failures += 1;
+                self.pending_events.push_back(Event::SpawnFailed {
+                    service,
+                    role,
+                    failure,
+                });
+                false
+            }
+        }
+    }
+
     fn on_caught(&mut self, signal: Signal) {
         if signal == Signal::SIGCHLD {
             self.reap();
@@ -720,6 +777,13 @@ impl Runtime {
 
     fn reap(&mut self) {
         for (service, role, pid, status) in self.children.reap() {
+            // Its exec is confirmed (or refused) before its exit is told,
+            // even when the status pipe's event is still to come.
+            if let Some(slot) = self.launching.remove(&pid.as_raw()) {
+                if !self.launched(slot) {
+                    continue;
+                }
+            }
             self.stats.reaped += 1;
             if role == Role::Main && self.engine.status(service).target == State::Stopped {
                 let spec = self.engine.spec(service);
