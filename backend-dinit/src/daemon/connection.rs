@@ -518,15 +518,7 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
         },
         Request::SetEnv { var } => {
             let mut d = shared.borrow_mut();
-            let had_value = environment::setenv(&mut d.services.loader.context, &var);
-            environment::sync(rt, &d.services.loader.context);
-            let event = Info::EnvEvent {
-                overridden: had_value,
-                var,
-            };
-            for c in d.conns.values_mut().filter(|c| c.listen_env) {
-                c.send_info(&event);
-            }
+            environment::update(&mut d, rt, var);
             if let Some(c) = d.conns.get_mut(&cid) {
                 c.send_reply(&Reply::Ack);
             }

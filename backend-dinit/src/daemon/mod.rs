@@ -223,6 +223,7 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
         }
     }
     install_callbacks(&mut rt, &shared);
+    environment::watch_env_dir(&mut rt, &shared);
     let s = shared.clone();
     let path = socket_path.clone();
     let installed = rt.on_signal(Signal::SIGUSR1, move |rt: &mut Runtime, _| {

@@ -10,8 +10,10 @@
 //! supervised (runsvdir's runsv children stay behind and keep supervising).
 
 pub mod host;
+pub mod leftovers;
 pub mod proctitle;
 pub mod scan;
+pub mod session_env;
 pub mod supervisor;
 pub mod timer;
 pub mod watch;
@@ -129,10 +131,12 @@ fn run(dir: &std::path::Path, log: Option<&OsString>) -> io::Result<i32> {
 /// first scan.
 fn setup(dir: &std::path::Path) -> io::Result<(Runtime, Rc<std::cell::RefCell<Host>>)> {
     let mut rt = runtime()?;
+    leftovers::take_over(&mut rt, dir);
     let mut scan = Scan::new(dir.to_path_buf());
     scan.watch = Some(Watch::new(dir).map_err(|e| io::Error::from_raw_os_error(e as i32))?);
     let watch_fd = scan.watch.as_ref().map(Watch::fd);
     let host = Host::install(&mut rt, Mode::Runsvdir(scan))?;
+    session_env::install(&mut rt);
     // braid's session event log, for `braid timeline` (not a runit feature).
     braid_core::runtime::event_log::install(
         &mut rt,

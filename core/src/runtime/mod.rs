@@ -574,9 +574,12 @@ impl Runtime {
         self.stats.wakeups += 1;
 
         self.in_dispatch = true;
-        // Pipes first, signals last: output and readiness written before a
-        // process exited are seen before its exit is reported.
+        // Braid's own pipes first, then signals, then backends' fds: output
+        // and readiness written before a process exited are seen before its
+        // exit, and a client's request is answered knowing every exit and
+        // expired timer that came before it.
         let mut signalled = false;
+        let mut backend = Vec::new();
         let ready: Vec<(Token, Ready)> = self
             .events
             .iter()
@@ -585,6 +588,11 @@ impl Runtime {
         for (token, ready) in ready {
             if token == SIGNAL_TOKEN {
                 signalled = true;
+            } else if matches!(
+                self.sources.get(token.0 - 1),
+                Some(Some(Source::Backend { .. }))
+            ) {
+                backend.push((token.0 - 1, ready));
             } else {
                 self.dispatch(token.0 - 1, ready);
             }
@@ -597,6 +605,12 @@ impl Runtime {
         let now = self.now();
         while let Some(timer) = self.timers.pop_due(now) {
             self.pending_events.push_back(Event::TimerFired(timer));
+        }
+        if !backend.is_empty() {
+            self.execute_effects();
+            for (slot, ready) in backend {
+                self.dispatch(slot, ready);
+            }
         }
         self.sweeps.run_due(now);
         self.in_dispatch = false;

@@ -2,13 +2,18 @@
 //!
 //! `run` reads `CONFDIR/dinit.conf` (`boot_dir`, `system_boot_dir`,
 //! `services_dir1`…`services_dirN`, defaults as turnstile's; plus braid's
-//! `ready_timeout`), writes the five services turnstile generates (`boot`,
+//! `ready_timeout` and `service_env_dir`), writes the five services turnstile generates (`boot`,
 //! `system`, `login.target`, `graphical.monitor`, `graphical.target`) into
 //! the srv dir, and becomes the dinit daemon (`--user`, the srv dir first
 //! among the service directories) in this very process, which starts
 //! `boot`. The gate holds `login.target` and every service ordered
 //! `before = login.target` that boot brings up; unlike stock dinit, a
 //! failing one fails the login's readiness, naming it.
+//!
+//! As in a runit session, `TURNSTILE_ENV_DIR` names the session's shared
+//! environment directory (`service_env_dir`, default
+//! `~/.config/service-env`): the daemon follows it, so a value written
+//! there is a `dinitctl setenv` (see the dinit face's `environment`).
 //!
 //! `stop PID` sends SIGTERM, as the stock backend does: every service is
 //! stopped, then the daemon exits. `graphical-notify` (run by the
@@ -76,7 +81,7 @@ fn run(argv0: Option<&OsStr>, args: &[OsString]) -> i32 {
             }
         },
     };
-    let (dirs, timeout) = match write_services(&args, &backend) {
+    let (dirs, timeout, env_dir) = match write_services(&args, &backend) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{FACE}: {e}");
@@ -84,6 +89,7 @@ fn run(argv0: Option<&OsStr>, args: &[OsString]) -> i32 {
         }
     };
 
+    std::env::set_var("TURNSTILE_ENV_DIR", &env_dir);
     let mut daemon_argv: Vec<OsString> = vec!["dinit".into(), "--user".into()];
     for dir in std::iter::once(&args.srvdir).chain(&dirs) {
         daemon_argv.push("--services-dir".into());
@@ -124,14 +130,20 @@ fn gate_members(engine: &Engine) -> Vec<String> {
 }
 
 /// Reads the conf and writes the generated services; returns the service
-/// directories (after the srv dir) and the gate's deadline.
+/// directories (after the srv dir), the gate's deadline and the session's
+/// environment directory (created).
 fn write_services(
     args: &RunArgs,
     backend: &Path,
-) -> Result<(Vec<PathBuf>, std::time::Duration), String> {
+) -> Result<(Vec<PathBuf>, std::time::Duration, PathBuf), String> {
     let values = conf::evaluate(
         &args.confdir.join("dinit.conf"),
-        &["boot_dir", "system_boot_dir", session::TIMEOUT_KEY],
+        &[
+            "boot_dir",
+            "system_boot_dir",
+            "service_env_dir",
+            session::TIMEOUT_KEY,
+        ],
         Some("services_dir"),
         &args.home,
     )
@@ -155,6 +167,8 @@ fn write_services(
     }
     // As the stock backend, a boot dir that cannot be made is no failure.
     let _ = std::fs::create_dir_all(&boot_dir);
+    let env_dir = PathBuf::from(values.get_or("service_env_dir", home.join(".config/service-env")));
+    session::make_dirs(&env_dir)?;
 
     let exe = session::braid_exe()?;
     let files = [
@@ -194,7 +208,7 @@ fn write_services(
         let path = args.srvdir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
-    Ok((dirs, session::gate_timeout(FACE, &values)))
+    Ok((dirs, session::gate_timeout(FACE, &values), env_dir))
 }
 
 /// One argument of a dinit `command` line.
