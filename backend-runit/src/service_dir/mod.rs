@@ -118,15 +118,16 @@ pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
 
     let mut service = supervised(name, &path);
     service.starts_down = path.join("down").exists();
-    // runsv's test for finish is "can be opened for reading".
-    if fs::File::open(path.join("finish")).is_ok() {
+    // runsv's test for finish is "can be opened for reading" (without
+    // waiting, as runit's open_read: a FIFO must not block the scan).
+    if open_read(&path.join("finish")).is_ok() {
         service.finish = Some(CommandLine::new(["./finish"]));
     }
     if has_hook(&path, 'u') {
         service.start = CommandLine::new(["/bin/sh", "-c", "control/u\nexec ./run", "./run"]);
     }
     let deps_file = path.join("dependencies");
-    match fs::read_to_string(&deps_file) {
+    match read_small_text(&deps_file) {
         Ok(text) => {
             let names = dependencies::parse(&text, &deps_file).map_err(LoadError::Dependencies)?;
             service.deps = names
@@ -141,7 +142,7 @@ pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
         Err(e) => return Err(LoadError::ReadDependencies(deps_file, e)),
     }
     let notify_file = path.join("notification-fd");
-    match fs::read_to_string(&notify_file) {
+    match read_small_text(&notify_file) {
         Ok(text) => {
             let fd = notification::parse(&text, &notify_file).map_err(LoadError::NotificationFd)?;
             service.readiness = Readiness::NotifyFd(fd);
@@ -165,6 +166,35 @@ pub fn load(dir: &Path, name: &str) -> Result<ServiceDir, LoadError> {
         logger,
         warnings,
     })
+}
+
+/// Longest `dependencies` or `notification-fd` file read: far more than
+/// any real one, and a bound when one is a link to a device like
+/// `/dev/zero`.
+const MAX_TEXT_FILE: u64 = 1 << 20;
+
+/// Opens a file for reading without waiting for a writer if it is a FIFO.
+fn open_read(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// A small text file braid adds to service directories: opened without
+/// waiting (a FIFO reads as empty), and refused (EFBIG) when larger than
+/// [`MAX_TEXT_FILE`].
+fn read_small_text(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_read(path)?
+        .take(MAX_TEXT_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TEXT_FILE {
+        return Err(io::Error::from_raw_os_error(nix::libc::EFBIG));
+    }
+    Ok(text)
 }
 
 /// What runsv does for every process it supervises: `./run` in `dir`,
@@ -272,6 +302,38 @@ mod tests {
         assert!(sd.warnings.is_empty());
         log.validate().unwrap();
         s.validate().unwrap();
+    }
+
+    /// Found by tests/fuzz_service_dir.rs: a FIFO named `dependencies`,
+    /// `notification-fd` or `finish` made the load wait forever for a
+    /// writer (blocking runsvdir's scan), and a link to an endless device
+    /// made it read without end.
+    #[test]
+    fn fifos_and_devices_do_not_block_or_grow_the_load() {
+        let tmp = TempDir::new("fifo");
+        let dir = tmp.0.join("f");
+        exec(&dir.join("run"));
+        for name in ["dependencies", "notification-fd", "finish"] {
+            nix::unistd::mkfifo(
+                &dir.join(name),
+                nix::sys::stat::Mode::from_bits_truncate(0o644),
+            )
+            .unwrap();
+        }
+        let err = load(&dir, "f").unwrap_err();
+        assert!(matches!(err, LoadError::NotificationFd(_)), "{err}");
+        fs::remove_file(dir.join("notification-fd")).unwrap();
+        let sd = load(&dir, "f").unwrap();
+        assert!(sd.service.deps.is_empty());
+        assert_eq!(sd.service.finish, Some(CommandLine::new(["./finish"])));
+
+        fs::remove_file(dir.join("dependencies")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("dependencies")).unwrap();
+        let err = load(&dir, "f").unwrap_err();
+        assert!(
+            err.to_string().ends_with("dependencies: file too big"),
+            "{err}"
+        );
     }
 
     #[test]
