@@ -1141,3 +1141,23 @@ fn a_service_ordered_before_the_login_target_starts_first_in_one_step() {
         );
     }
 }
+
+#[test]
+fn enabling_holds_through_the_link_and_disabling_releases() {
+    // dinitctl enable: add a waits-for link from boot, then wake the target
+    // so that the link holds it; disable: remove the link, which lets it go.
+    let mut w = World::new();
+    w.load(internal("boot"));
+    w.load(proc("daemon"));
+    w.cmd("boot", START).unwrap();
+    let (boot, daemon) = (w.id("boot"), w.id("daemon"));
+    w.engine
+        .add_dependency(boot, daemon, DepKind::WaitsFor)
+        .unwrap();
+    w.cmd("daemon", Command::Wake { pin: false }).unwrap();
+    assert_eq!(w.state("daemon"), State::Started);
+    assert!(!w.engine.status(daemon).explicit);
+    assert!(w.engine.remove_dependency(boot, daemon, DepKind::WaitsFor));
+    w.settle(secs(5.0));
+    assert_eq!(w.state("daemon"), State::Stopped);
+}

@@ -51,7 +51,6 @@
 //! braid. Services get the default action back, as with every handler.
 
 pub mod envdir;
-pub mod envdir;
 pub mod event_log;
 pub mod launch;
 pub mod leftovers;
