@@ -13,6 +13,7 @@ pub mod host;
 pub mod leftovers;
 pub mod proctitle;
 pub mod scan;
+pub mod session_env;
 pub mod supervisor;
 pub mod timer;
 pub mod watch;
@@ -135,6 +136,7 @@ fn setup(dir: &std::path::Path) -> io::Result<(Runtime, Rc<std::cell::RefCell<Ho
     scan.watch = Some(Watch::new(dir).map_err(|e| io::Error::from_raw_os_error(e as i32))?);
     let watch_fd = scan.watch.as_ref().map(Watch::fd);
     let host = Host::install(&mut rt, Mode::Runsvdir(scan))?;
+    session_env::install(&mut rt);
     // braid's session event log, for `braid timeline` (not a runit feature).
     braid_core::runtime::event_log::install(
         &mut rt,
