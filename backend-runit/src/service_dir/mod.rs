@@ -382,7 +382,7 @@ mod tests {
         let err = load(&dir, "z").unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("notification-fd: not a descriptor number of 3 or more: 1"),
+                .ends_with("notification-fd: not a descriptor number from 3 to 1024: 1"),
             "{err}"
         );
     }

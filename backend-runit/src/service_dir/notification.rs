@@ -21,7 +21,7 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: not a descriptor number of 3 or more: {}",
+            "{}: not a descriptor number from 3 to {MAX_FD}: {}",
             self.file.display(),
             self.text
         )
@@ -30,11 +30,14 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Highest descriptor number the engine accepts for readiness.
+const MAX_FD: i32 = 1024;
+
 /// The descriptor number in `text`, read from `file`.
 pub fn parse(text: &str, file: &Path) -> Result<i32, ParseError> {
     let first = text.lines().next().unwrap_or("").trim();
     match first.parse::<i32>() {
-        Ok(fd) if fd >= 3 && first.bytes().all(|b| b.is_ascii_digit()) => Ok(fd),
+        Ok(fd) if (3..=MAX_FD).contains(&fd) && first.bytes().all(|b| b.is_ascii_digit()) => Ok(fd),
         _ => Err(ParseError {
             file: file.to_path_buf(),
             text: first.to_string(),
@@ -51,11 +54,13 @@ mod tests {
         let f = Path::new("svc/x/notification-fd");
         assert_eq!(parse("3\n", f), Ok(3));
         assert_eq!(parse(" 12 \nignored\n", f), Ok(12));
-        for bad in ["", "2", "-4", "+4", "four", "4 5"] {
+        // 1025 and up: found by tests/fuzz_service_dir.rs, accepted here
+        // then refused by the engine (a Debug-worded fatal error).
+        for bad in ["", "2", "-4", "+4", "four", "4 5", "1025", "2147483647"] {
             let err = parse(bad, f).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("svc/x/notification-fd: not a descriptor number of 3 or more: {bad}")
+                format!("svc/x/notification-fd: not a descriptor number from 3 to 1024: {bad}")
             );
         }
     }
