@@ -50,7 +50,11 @@ pub fn guarded<T>(input: &dyn Debug, case: impl FnOnce() -> T) -> T {
                 .iter()
                 .find(|(_, started, _)| started.elapsed() > CASE_DEADLINE)
             {
-                eprintln!(
+                // Straight to stderr: the test harness's capture would
+                // swallow eprintln! output, and the process aborts.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "fuzz case still running after {CASE_DEADLINE:?} (a hang?); input:\n{input}"
                 );
                 std::process::abort();
