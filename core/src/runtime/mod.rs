@@ -577,7 +577,7 @@ impl Runtime {
         // Braid's own pipes first, then signals, then backends' fds: output
         // and readiness written before a process exited are seen before its
         // exit, and a client's request is answered knowing every exit and
-        // expired timer that came before it.
+        // expired timer that came before it. Effects (launches) run last.
         let mut signalled = false;
         let mut backend = Vec::new();
         let ready: Vec<(Token, Ready)> = self
@@ -607,7 +607,12 @@ impl Runtime {
             self.pending_events.push_back(Event::TimerFired(timer));
         }
         if !backend.is_empty() {
-            self.execute_effects();
+            // The engine learns of the exits now, but what they cause (a
+            // launch) waits until the backends have run too: a change they
+            // bring (a new session variable) is in place before it.
+            while let Some(event) = self.pending_events.pop_front() {
+                self.engine.event(now, event);
+            }
             for (slot, ready) in backend {
                 self.dispatch(slot, ready);
             }
