@@ -8,6 +8,7 @@
 //! found, tests say "skipped: ..." and pass, except under `CI=true`.
 
 use std::ffi::OsStr;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -366,8 +367,9 @@ impl DinitSession {
         }
         let daemon = Self::spawn_daemon(&braid, &dir, "daemon.log");
         let s = DinitSession { dir, daemon, braid };
+        // The file exists a moment before the socket listens.
         assert!(
-            wait_until(LIMIT, || s.socket().exists()),
+            wait_until(LIMIT, || UnixStream::connect(s.socket()).is_ok()),
             "control socket: {}",
             s.daemon.log_text()
         );
