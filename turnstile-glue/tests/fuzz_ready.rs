@@ -1,0 +1,209 @@
+//! Property tests of `ready`'s side of the readiness gate (what turnstile's
+//! `ready STRING` runs on the socket STRING names): a fake gate sends
+//! random bytes or near-valid conversations (greeting, `waiting:` lines,
+//! verdict) with one mutation (a huge or bad deadline, a cut line, a
+//! changed byte, a missing newline), in pieces, then closes.
+//!
+//! For every input: `gate::wait` returns (no panic, no hang) and its answer
+//! is the one the bytes call for: open, failed naming service and reason,
+//! or a protocol error.
+//!
+//! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
+
+mod fuzz_support;
+
+use std::io::Write;
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+use braid_turnstile::gate::{self, WaitError};
+use fuzz_support::{config, guarded, TempDir};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+/// Cases per property when `PROPTEST_CASES` is not set.
+const DEFAULT_CASES: u32 = 300;
+
+/// How long `ready` waits for a greeting (the real one waits a minute).
+const BOUND: Duration = Duration::from_secs(10);
+
+fn line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("open".to_string()),
+        "[a-z]{1,6}".prop_map(|s| format!("failed: {s}: exited with status 1")),
+        Just("failed: x".to_string()),
+        Just("failed: : ".to_string()),
+        prop::collection::vec("[a-z.@-]{1,8}", 0..4)
+            .prop_map(|n| format!("waiting: {}", n.join(" "))),
+        Just("waiting:".to_string()),
+        "[ -~]{0,16}",
+    ]
+}
+
+fn greeting() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => (0u64..5000).prop_map(|ms| format!("braid-gate 1 {ms}")),
+        1 => prop_oneof![
+            Just(u64::MAX.to_string()),
+            Just((u64::MAX / 1000).to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("-1".to_string()),
+            Just(String::new()),
+            Just("1.5".to_string()),
+        ]
+        .prop_map(|ms| format!("braid-gate 1 {ms}")),
+        1 => Just("braid-gate 2 100".to_string()),
+        1 => "[ -~]{0,20}",
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(Index, u8),
+    Truncate(Index),
+    Insert(Index, Vec<u8>),
+}
+
+fn conversation() -> impl Strategy<Value = Vec<u8>> {
+    (
+        greeting(),
+        prop::collection::vec(line(), 0..5),
+        any::<bool>(),
+        prop::collection::vec(
+            prop_oneof![
+                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+                any::<Index>().prop_map(Mutation::Truncate),
+                (any::<Index>(), prop::collection::vec(any::<u8>(), 1..4))
+                    .prop_map(|(i, b)| Mutation::Insert(i, b)),
+            ],
+            0..2,
+        ),
+    )
+        .prop_map(|(greeting, lines, newline, mutations)| {
+            let mut text = std::iter::once(greeting)
+                .chain(lines)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes();
+            if newline {
+                text.push(b'\n');
+            }
+            for m in mutations {
+                if text.is_empty() {
+                    break;
+                }
+                match m {
+                    Mutation::Set(i, b) => {
+                        let at = i.index(text.len());
+                        text[at] = b;
+                    }
+                    Mutation::Truncate(i) => {
+                        let at = i.index(text.len());
+                        text.truncate(at);
+                    }
+                    Mutation::Insert(i, b) => {
+                        let at = i.index(text.len() + 1);
+                        text.splice(at..at, b);
+                    }
+                }
+            }
+            text
+        })
+}
+
+/// What `ready` should conclude from a gate that sends `bytes` and closes.
+#[derive(Debug, PartialEq, Eq)]
+enum Expected {
+    Open,
+    Failed { service: String, reason: String },
+    Protocol,
+}
+
+fn expected(bytes: &[u8]) -> Expected {
+    let mut lines = bytes.split(|&b| b == b'\n');
+    // The part after the last newline is never a complete line.
+    let complete = bytes.iter().filter(|&&b| b == b'\n').count();
+    let mut greeted = false;
+    for _ in 0..complete {
+        let line = String::from_utf8_lossy(lines.next().unwrap_or(&[])).into_owned();
+        if !greeted {
+            let ok = line
+                .strip_prefix("braid-gate 1 ")
+                .is_some_and(|ms| ms.parse::<u64>().is_ok());
+            if !ok {
+                return Expected::Protocol;
+            }
+            greeted = true;
+        } else if line.starts_with("waiting:") {
+        } else if line == "open" {
+            return Expected::Open;
+        } else if let Some((service, reason)) = line
+            .strip_prefix("failed: ")
+            .and_then(|r| r.split_once(": "))
+        {
+            return Expected::Failed {
+                service: service.to_string(),
+                reason: reason.to_string(),
+            };
+        } else {
+            return Expected::Protocol;
+        }
+    }
+    Expected::Protocol
+}
+
+fn check(bytes: &[u8], pieces: &[usize]) -> Result<(), TestCaseError> {
+    guarded(&(String::from_utf8_lossy(bytes), pieces), || {
+        let tmp = TempDir::new("gate");
+        let path = tmp.path().join("gate.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let send = bytes.to_vec();
+        let sizes = pieces.to_vec();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut at = 0;
+                for n in sizes.iter().cycle() {
+                    if at >= send.len() {
+                        break;
+                    }
+                    let end = (at + n).min(send.len());
+                    // The client may have decided and gone already.
+                    if conn.write_all(&send[at..end]).is_err() {
+                        break;
+                    }
+                    at = end;
+                }
+            }
+        });
+        let got = gate::wait(&path, BOUND);
+        let _ = server.join();
+        let got = match got {
+            Ok(()) => Expected::Open,
+            Err(WaitError::Failed { service, reason }) => Expected::Failed { service, reason },
+            Err(WaitError::Protocol(_)) => Expected::Protocol,
+            Err(e) => return Err(TestCaseError::fail(format!("unexpected: {e:?}"))),
+        };
+        prop_assert_eq!(got, expected(bytes));
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(config(DEFAULT_CASES))]
+
+    #[test]
+    fn fuzz_ready_gate_random(
+        bytes in prop::collection::vec(any::<u8>(), 0..120),
+        pieces in prop::collection::vec(1usize..40, 1..4),
+    ) {
+        check(&bytes, &pieces)?;
+    }
+
+    #[test]
+    fn fuzz_ready_gate_near_valid(
+        bytes in conversation(),
+        pieces in prop::collection::vec(1usize..40, 1..4),
+    ) {
+        check(&bytes, &pieces)?;
+    }
+}
