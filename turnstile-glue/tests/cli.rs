@@ -53,33 +53,8 @@ fn a_program_runs_by_subcommand_and_by_argv0_alike() {
 }
 
 #[test]
-fn demo_runs_the_example_session_and_stops_cleanly() {
-    use std::io::Read;
-    use std::time::Duration;
-    let mut child = Command::new(BRAID)
-        .args(["demo", "--for", "5"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // A watchdog kills the demo if it does not stop by itself in time.
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    });
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let status = child.wait().unwrap();
-    let _ = done.send(());
-    watchdog.join().unwrap();
+fn engine_demo_runs_the_example_and_stops_cleanly() {
+    let (status, out) = run_to_end(&["demo", "--engine", "--for", "5"]);
     assert!(status.success(), "braid demo: {status}\n{out}");
     let line_of = |needle: &str| {
         out.lines()
@@ -97,4 +72,69 @@ fn demo_runs_the_example_session_and_stops_cleanly() {
     // Everything stops at the end, dependents before what they need.
     assert!(line_of("web      stopped") < line_of("db       stopped"));
     line_of("all stopped");
+}
+
+/// Runs `braid ARGS` to its end (killed after a minute), returning its
+/// exit status and standard output.
+fn run_to_end(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::time::Duration;
+    let mut child = Command::new(BRAID)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    (status, out)
+}
+
+#[test]
+fn demo_logs_in_with_both_backends_waiting_for_the_core_service() {
+    let (status, out) = run_to_end(&["demo", "--for", "1.5"]);
+    assert!(status.success(), "braid demo: {status}\n{out}");
+    for (backend, path) in [
+        ("runit", "critical path to db: db"),
+        ("dinit", "critical path to login.target: db -> login.target"),
+    ] {
+        let section: &str = out
+            .split("== login with turnstile's ")
+            .find(|s| s.starts_with(&format!("`{backend}`")))
+            .unwrap_or_else(|| panic!("no {backend} session in:\n{out}"));
+        let line_of = |needle: &str| {
+            section
+                .lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{backend}: no line with {needle:?} in:\n{section}"))
+        };
+        // The login waits, then proceeds once db is ready (it takes a second).
+        assert!(line_of("the login waits") < line_of("login proceeds"));
+        let proceeds = section.lines().nth(line_of("login proceeds")).unwrap();
+        let at: f64 = proceeds.trim().split('s').next().unwrap().parse().unwrap();
+        assert!(
+            at >= 1.0,
+            "{backend}: login proceeded before db was ready: {proceeds}"
+        );
+        // The logger prints what the ticker writes; the timeline shows the
+        // path to the gate; logout ends the manager.
+        line_of("[logger] tick");
+        line_of(path);
+        assert!(line_of("logout:") < line_of("the session manager has exited"));
+    }
 }

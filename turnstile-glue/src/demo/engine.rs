@@ -1,5 +1,5 @@
-//! `braid demo`: a built-in example set of services run for real, with each
-//! state change shown as it happens.
+//! `braid demo --engine`: a built-in example set of services run for real
+//! in this process, with each state change shown as it happens.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -9,13 +9,7 @@ use braid_core::engine::{Command, Engine, LogLine, Notification, ServiceEvent, S
 use braid_core::runtime::{event_log, Runtime};
 use braid_core::spec::{DepKind, Output, RestartMode, ServiceSpec};
 
-/// Options of `braid demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long = "for", value_name = "SECONDS")]
-    pub for_secs: Option<f64>,
-}
+use super::DemoArgs;
 
 fn sh(name: &str, script: &str) -> ServiceSpec {
     ServiceSpec::process(name, ["/bin/sh", "-c", script])
@@ -85,18 +79,8 @@ fn describe(engine: &Engine, n: &Notification) -> Option<String> {
     Some(text)
 }
 
-/// Runs the demo; returns the exit status.
-pub fn run(args: &DemoArgs) -> i32 {
-    match run_demo(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("braid demo: {e}");
-            111
-        }
-    }
-}
-
-fn run_demo(args: &DemoArgs) -> std::io::Result<i32> {
+/// Runs the engine demo; returns the exit status.
+pub fn run(args: &DemoArgs) -> std::io::Result<i32> {
     let mut engine = Engine::new();
     let specs = example();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
