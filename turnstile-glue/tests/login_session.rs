@@ -448,19 +448,24 @@ fn dinit_env_dir_and_setenv_reach_a_services_next_start() {
     logout(&t, login, 0);
 }
 
-/// dinit-monitor -E runs its command when a variable changes, set or
-/// unset; turnstile's `graphical-notify` only ever triggers. So, as with
-/// stock dinit, `graphical.target` starts when `WAYLAND_DISPLAY` appears
-/// (through `dinitctl setenv` or the env dir) and stays up until the
-/// session ends, when its dependents stop before it.
+/// dinit-monitor -E runs `graphical-notify` when a display variable is
+/// set or unset; braid's backend makes `graphical.target` follow them both
+/// ways (turnstile's stock script only ever triggers it): a service that
+/// depends on it starts with `WAYLAND_DISPLAY`, stops when both it and
+/// `DISPLAY` are unset, and starts again on the next `setenv`.
 #[test]
-fn dinit_graphical_service_starts_when_wayland_display_is_set() {
+fn dinit_graphical_service_follows_wayland_display() {
     let f = dinit_fixture("lgfxd");
     let seen = f.home.join("gui-seen");
+    let pid_file = f.home.join("gui-pid");
     sh_service(
         &f,
         "gui",
-        &witness("WAYLAND_DISPLAY", &seen),
+        &format!(
+            "echo $$ > {}\n{}",
+            pid_file.display(),
+            witness("WAYLAND_DISPLAY", &seen)
+        ),
         "depends-on = graphical.target\n",
         true,
     );
@@ -472,10 +477,27 @@ fn dinit_graphical_service_starts_when_wayland_display_is_set() {
     assert!(set.status.success(), "{set:?}");
     wait_for("gui to start", REACT, || seen.exists());
     assert_eq!(read(&seen), "WAYLAND_DISPLAY=wayland-1\n");
+    let pid: i32 = read(&pid_file).trim().parse().unwrap();
+
     let unset = dinitctl(&f, &["unsetenv", "WAYLAND_DISPLAY"]);
     assert!(unset.status.success(), "{unset:?}");
-    let started = dinitctl(&f, &["is-started", "gui"]);
-    assert!(started.status.success(), "{started:?}");
+    wait_for("gui to stop", REACT, || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+    let stopped = dinitctl(&f, &["is-started", "gui"]);
+    assert!(
+        !stopped.status.success(),
+        "{stopped:?}\n{}",
+        login.log_text()
+    );
+    let target = dinitctl(&f, &["is-started", "graphical.target"]);
+    assert!(!target.status.success(), "{target:?}");
+
+    std::fs::remove_file(&seen).unwrap();
+    let again = dinitctl(&f, &["setenv", "WAYLAND_DISPLAY=wayland-2"]);
+    assert!(again.status.success(), "{again:?}");
+    wait_for("gui to start again", REACT, || seen.exists());
+    assert_eq!(read(&seen), "WAYLAND_DISPLAY=wayland-2\n");
     logout(&t, login, 0);
 }
 

@@ -16,8 +16,10 @@
 //! there is a `dinitctl setenv` (see the dinit face's `environment`).
 //!
 //! `stop PID` sends SIGTERM, as the stock backend does: every service is
-//! stopped, then the daemon exits. `graphical-notify` (run by the
-//! `graphical.monitor` service) triggers `graphical.target`.
+//! stopped, then the daemon exits. `graphical.monitor` runs
+//! `graphical-notify SRVDIR`, which makes `graphical.target` follow the
+//! display variables both ways (see [`super::graphical`]); without an
+//! argument, `graphical-notify` only triggers it, as the stock script does.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use braid_core::spec::DepKind;
 use nix::sys::signal::Signal;
 
 use super::conf;
+use super::graphical;
 use super::session::{self, RunArgs};
 use crate::gate::{self, Gate};
 
@@ -43,13 +46,25 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         "run" => run(argv.first().map(OsString::as_os_str), args),
         "ready" => session::ready(FACE, args),
         "stop" => session::stop(FACE, args, Signal::SIGTERM),
-        "graphical-notify" => graphical_notify(),
+        "graphical-notify" => match args {
+            [] => graphical_notify(),
+            [state_dir] => match graphical::follow(Path::new(state_dir)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{FACE}: graphical-notify: {e}");
+                    1
+                }
+            },
+            _ => {
+                eprintln!("{FACE}: usage: {FACE} graphical-notify [STATE-DIR]");
+                69
+            }
+        },
         _ => 32,
     }
 }
 
-/// Run by `graphical.monitor` (through dinit-monitor): trigger
-/// `graphical.target` through the user daemon's control socket. (The stock
+/// The stock `graphical-notify`: trigger `graphical.target` through the user daemon's control socket. (The stock
 /// script insists on a passed connection, `DINIT_CS_FD`, and then ignores
 /// it; braid does not pass one, so the socket is found as `dinitctl -u`
 /// finds it, from `XDG_RUNTIME_DIR` or `HOME`.)
@@ -194,7 +209,11 @@ fn write_services(
                 "type = process\ndepends-on = login.target\noptions = pass-cs-fd\n\
                  command = {} dinit-monitor --user -E -c {} WAYLAND_DISPLAY DISPLAY\n",
                 quote(&exe.display().to_string()),
-                quote(&format!("{} graphical-notify", backend.display())),
+                quote(&format!(
+                    "\"{}\" graphical-notify \"{}\"",
+                    backend.display(),
+                    args.srvdir.display()
+                )),
             ),
         ),
         ("login.target", "type = internal\n".to_string()),

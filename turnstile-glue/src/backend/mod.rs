@@ -20,6 +20,7 @@
 
 pub mod conf;
 mod dinit;
+mod graphical;
 mod runit;
 mod session;
 

@@ -45,7 +45,7 @@ impl Client {
     }
 
     /// Sends `req` and returns its reply, skipping information packets.
-    fn request(&mut self, req: &Request, status: StatusVersion) -> io::Result<Reply> {
+    pub fn request(&mut self, req: &Request, status: StatusVersion) -> io::Result<Reply> {
         self.stream.write_all(&req.to_bytes())?;
         self.reply(status)
     }
