@@ -22,7 +22,10 @@
 //! one is used with a warning if there is no release one). The real
 //! programs are in `$BRAID_PEER_DINIT_DIR`, else `../shared/peers/dinit`
 //! beside the repository. Repetitions of each cold start: `$BENCH_REPS`
-//! (default 3; the median is shown). Every daemon is stopped with SIGTERM
+//! (default 3; the median is shown). Both daemons get the same small
+//! environment (PATH, HOME, XDG_RUNTIME_DIR) plus `$BENCH_ENV_VARS`
+//! variables of 60 bytes (default 40, about a desktop session's), not this
+//! program's: the cost of a launch grows with the environment passed on. Every daemon is stopped with SIGTERM
 //! and every service process it had is checked gone (and killed if not) on
 //! the way out, also on a failure.
 
@@ -74,6 +77,8 @@ struct Programs {
     braid: PathBuf,
     dinit: PathBuf,
     dinitctl: PathBuf,
+    /// Extra variables in the daemons' environment.
+    env_vars: usize,
 }
 
 impl Programs {
@@ -128,7 +133,10 @@ fn run() -> Result<()> {
     let programs = programs()?;
     println!("braid:  {}", programs.braid.display());
     println!("dinit:  {}", programs.dinit.display());
-    println!("cold starts: median of {reps}\n");
+    println!(
+        "cold starts: median of {reps}; daemon environment: 3 + {} variables\n",
+        programs.env_vars
+    );
 
     let mut rows = Vec::new();
     for kind in [Kind::Process, Kind::Internal] {
@@ -257,10 +265,15 @@ fn programs() -> Result<Programs> {
             peers.display()
         ));
     }
+    let env_vars = std::env::var("BENCH_ENV_VARS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
     Ok(Programs {
         braid,
         dinit,
         dinitctl,
+        env_vars,
     })
 }
 
@@ -385,10 +398,11 @@ impl Daemon {
             .arg("--ready-fd")
             .arg(write_end.as_raw_fd().to_string())
             .current_dir(&daemon.root)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", &home)
             .env("XDG_RUNTIME_DIR", &run)
-            .env_remove("DINIT_SOCKET_PATH")
-            .env_remove("XDG_CONFIG_HOME")
+            .envs((0..programs.env_vars).map(|i| (format!("BENCH_VAR_{i}"), "x".repeat(60))))
             .stdin(Stdio::null())
             .stdout(console_file(&daemon.root, "console")?)
             .stderr(console_file(&daemon.root, "stderr")?);
