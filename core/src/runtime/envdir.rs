@@ -161,7 +161,7 @@ pub fn watch(
 
     let dir: PathBuf = dir.to_path_buf();
     let fd = inotify.as_fd().as_raw_fd();
-    rt.register_fd(fd, Interest::READABLE, move |rt: &mut Runtime, _, _| {
+    rt.register_fd_early(fd, Interest::READABLE, move |rt: &mut Runtime, _, _| {
         let mut names: BTreeSet<OsString> = BTreeSet::new();
         let mut rescan = false;
         let mut gone = false;

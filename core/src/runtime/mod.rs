@@ -196,6 +196,8 @@ enum Source {
     Backend {
         fd: RawFd,
         handler: Option<Box<dyn FdHandler>>,
+        /// Handled with braid's own pipes, before signals.
+        early: bool,
     },
 }
 
@@ -423,16 +425,41 @@ impl Runtime {
 
     // ----- extension points -----
 
-    /// Watches `fd` (owned by `handler`) for `interest`.
+    /// Watches `fd` (owned by `handler`) for `interest`. Its handler runs
+    /// after the turn's exits and timers are handled (a client's request is
+    /// answered knowing them).
     pub fn register_fd(
         &mut self,
         fd: RawFd,
         interest: Interest,
         handler: impl FdHandler + 'static,
     ) -> io::Result<SourceToken> {
+        self.register_source(fd, interest, Box::new(handler), false)
+    }
+
+    /// Like `register_fd`, for a source whose news must be in place before
+    /// anything the turn's exits cause is launched (a change of the session
+    /// environment, say): its handler runs first in the turn.
+    pub fn register_fd_early(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        handler: impl FdHandler + 'static,
+    ) -> io::Result<SourceToken> {
+        self.register_source(fd, interest, Box::new(handler), true)
+    }
+
+    fn register_source(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        handler: Box<dyn FdHandler>,
+        early: bool,
+    ) -> io::Result<SourceToken> {
         let slot = self.add_source(Source::Backend {
             fd,
-            handler: Some(Box::new(handler)),
+            handler: Some(handler),
+            early,
         });
         if let Err(e) = self
             .poll
@@ -574,10 +601,11 @@ impl Runtime {
         self.stats.wakeups += 1;
 
         self.in_dispatch = true;
-        // Braid's own pipes first, then signals, then backends' fds: output
-        // and readiness written before a process exited are seen before its
-        // exit, and a client's request is answered knowing every exit and
-        // expired timer that came before it. Effects (launches) run last.
+        // Braid's own pipes and early sources first, then signals, then the
+        // other backends' fds: output and readiness written before a process
+        // exited are seen before its exit, and a client's request is
+        // answered knowing every exit and expired timer that came before it
+        // (and what those caused).
         let mut signalled = false;
         let mut backend = Vec::new();
         let ready: Vec<(Token, Ready)> = self
@@ -590,7 +618,7 @@ impl Runtime {
                 signalled = true;
             } else if matches!(
                 self.sources.get(token.0 - 1),
-                Some(Some(Source::Backend { .. }))
+                Some(Some(Source::Backend { early: false, .. }))
             ) {
                 backend.push((token.0 - 1, ready));
             } else {
@@ -607,12 +635,7 @@ impl Runtime {
             self.pending_events.push_back(Event::TimerFired(timer));
         }
         if !backend.is_empty() {
-            // The engine learns of the exits now, but what they cause (a
-            // launch) waits until the backends have run too: a change they
-            // bring (a new session variable) is in place before it.
-            while let Some(event) = self.pending_events.pop_front() {
-                self.engine.event(now, event);
-            }
+            self.execute_effects();
             for (slot, ready) in backend {
                 self.dispatch(slot, ready);
             }
