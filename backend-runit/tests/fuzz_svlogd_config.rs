@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 /// Cases per property when `PROPTEST_CASES` is not set.
-const DEFAULT_CASES: u32 = 3000;
+const DEFAULT_CASES: u32 = 1500;
 
 /// Standard error is the process's: one case at a time.
 static STDERR: Mutex<()> = Mutex::new(());
