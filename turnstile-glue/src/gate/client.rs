@@ -12,6 +12,11 @@ use super::Verdict;
 /// for the verdict before giving up on the manager itself.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// Longest line the client keeps waiting for the end of: far above any
+/// real one (a `waiting:` list of service names), and a bound on memory
+/// when the other end never sends a newline.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Why waiting did not end with the gate open.
 #[derive(Debug)]
 pub enum WaitError {
@@ -85,7 +90,14 @@ pub fn wait(path: &Path, bound: Duration) -> Result<(), WaitError> {
                     "closed the connection before deciding".to_string(),
                 ))
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > MAX_LINE && !buf.contains(&b'\n') {
+                    return Err(WaitError::Protocol(format!(
+                        "sent a line longer than {MAX_LINE} bytes"
+                    )));
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
@@ -117,5 +129,36 @@ fn parse_verdict(line: &str) -> Result<Verdict, WaitError> {
             reason: reason.to_string(),
         }),
         None => Err(WaitError::Protocol(format!("unexpected reply {line:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+
+    /// Found by tests/fuzz_ready.rs: a gate that never sends a newline
+    /// made the client buffer everything it sent, without bound.
+    #[test]
+    fn an_endless_line_is_a_protocol_error() {
+        let dir = std::env::temp_dir().join(format!("braid-gate-line-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gate");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let block = [b'a'; 4096];
+            // Until the client gives up and closes.
+            while conn.write_all(&block).is_ok() {}
+        });
+        let err = wait(&path, Duration::from_secs(30)).unwrap_err();
+        assert!(
+            matches!(&err, WaitError::Protocol(m) if m.contains("longer than")),
+            "{err}"
+        );
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
