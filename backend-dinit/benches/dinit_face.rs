@@ -25,7 +25,11 @@
 //! (default 3; the median is shown). Both daemons get the same small
 //! environment (PATH, HOME, XDG_RUNTIME_DIR) plus `$BENCH_ENV_VARS`
 //! variables of 60 bytes (default 40, about a desktop session's), not this
-//! program's: the cost of a launch grows with the environment passed on. Every daemon is stopped with SIGTERM
+//! program's: the cost of a launch grows with the environment passed on.
+//! XDG_RUNTIME_DIR (the control socket, and braid's process record and
+//! event log) is on tmpfs as `/run/user/UID` usually is: under
+//! `$BENCH_RUNTIME_BASE`, else `/dev/shm` if it is a directory, else the
+//! temporary directory. Every daemon is stopped with SIGTERM
 //! and every service process it had is checked gone (and killed if not) on
 //! the way out, also on a failure.
 
@@ -79,6 +83,8 @@ struct Programs {
     dinitctl: PathBuf,
     /// Extra variables in the daemons' environment.
     env_vars: usize,
+    /// Where each daemon's XDG_RUNTIME_DIR is made.
+    runtime_base: PathBuf,
 }
 
 impl Programs {
@@ -134,8 +140,9 @@ fn run() -> Result<()> {
     println!("braid:  {}", programs.braid.display());
     println!("dinit:  {}", programs.dinit.display());
     println!(
-        "cold starts: median of {reps}; daemon environment: 3 + {} variables\n",
-        programs.env_vars
+        "cold starts: median of {reps}; daemon environment: 3 + {} variables; runtime dir under {}\n",
+        programs.env_vars,
+        programs.runtime_base.display()
     );
 
     let mut rows = Vec::new();
@@ -269,11 +276,17 @@ fn programs() -> Result<Programs> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
+    let runtime_base = match std::env::var_os("BENCH_RUNTIME_BASE") {
+        Some(d) => PathBuf::from(d),
+        None if Path::new("/dev/shm").is_dir() => PathBuf::from("/dev/shm"),
+        None => std::env::temp_dir(),
+    };
     Ok(Programs {
         braid,
         dinit,
         dinitctl,
         env_vars,
+        runtime_base,
     })
 }
 
@@ -337,6 +350,8 @@ struct Daemon {
     side: Side,
     child: Option<Child>,
     root: PathBuf,
+    /// XDG_RUNTIME_DIR, outside `root`.
+    run: PathBuf,
     socket: PathBuf,
     dinitctl: PathBuf,
 }
@@ -351,28 +366,25 @@ impl Daemon {
         kind: Kind,
         n: usize,
     ) -> Result<(Daemon, ColdStart)> {
-        let root = std::env::temp_dir().join(format!(
+        let unique = format!(
             "braid-dinitbench-{}-{side:?}-{}",
             std::process::id(),
             next_id()
-        ));
-        let _ = fs::remove_dir_all(&root);
-        let (services, run, home, bin) = (
-            root.join("sd"),
-            root.join("run"),
-            root.join("home"),
-            root.join("bin"),
         );
-        for d in [&services, &run, &home, &bin] {
-            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-        }
+        let root = std::env::temp_dir().join(&unique);
+        let run = programs.runtime_base.join(&unique);
         let mut daemon = Daemon {
             side,
             child: None,
             socket: run.join("control"),
             dinitctl: programs.dinitctl.clone(),
-            root,
+            root: root.clone(),
+            run: run.clone(),
         };
+        let (services, home, bin) = (root.join("sd"), root.join("home"), root.join("bin"));
+        for d in [&services, &run, &home, &bin] {
+            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
         write_services(&services, shape, kind, n)?;
         let program = match side {
             Side::Dinit => programs.daemon(side).to_path_buf(),
@@ -585,6 +597,7 @@ impl Drop for Daemon {
             eprintln!("{e}");
         }
         let _ = fs::remove_dir_all(&self.root);
+        let _ = fs::remove_dir_all(&self.run);
     }
 }
 
