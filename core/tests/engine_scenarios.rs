@@ -1161,3 +1161,34 @@ fn enabling_holds_through_the_link_and_disabling_releases() {
     w.settle(secs(5.0));
     assert_eq!(w.state("daemon"), State::Stopped);
 }
+
+#[test]
+fn a_dependent_caught_starting_by_a_dependency_restart_comes_back() {
+    let mut w = World::new();
+    w.load(proc("db"));
+    let mut app = proc("app").depends(DepKind::Hard, "db");
+    app.readiness = Readiness::NotifyFd(3);
+    w.load(app);
+    w.behave(
+        "app",
+        Behaviour {
+            ready_after: Some(secs(1.0)),
+            ..Default::default()
+        },
+    );
+    w.cmd("app", START).unwrap();
+    assert_eq!(w.state("app"), State::Starting, "launched, not ready yet");
+    // db dies and restarts while app cannot be interrupted.
+    w.exit("db", ExitStatus::Exited(1));
+    w.settle(secs(10.0));
+    assert_eq!(w.state("db"), State::Started);
+    assert_eq!(w.state("app"), State::Started, "came back after db");
+    assert_eq!(
+        w.events_of("app"),
+        [
+            ServiceEvent::Started,
+            ServiceEvent::Stopped,
+            ServiceEvent::Started
+        ]
+    );
+}

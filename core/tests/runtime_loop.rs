@@ -381,8 +381,8 @@ fn log_buffer_keeps_output_and_marks_restarts() {
     let (mut rt, ids) = runtime_with(vec![spec], options);
     let id = ids[0];
     start(&mut rt, id);
-    wait_for(&mut rt, "first output", |rt| {
-        rt.log_buffer(id) == Some(&b"hello\n"[..])
+    wait_for(&mut rt, "first output, process started", |rt| {
+        rt.log_buffer(id) == Some(&b"hello\n"[..]) && rt.engine().status(id).pid.is_some()
     });
     let pid = rt.engine().status(id).pid.unwrap();
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();

@@ -131,7 +131,7 @@ fn the_demo_session_through_its_event_log() {
     let t = TempDir::new("idemo");
     let ev = t.0.join("events");
     let path = std::env::var("PATH").unwrap_or_default();
-    let demo = Supervisor::start("braid", &["demo"], &ev, &path);
+    let demo = Supervisor::start("braid", &["demo", "--engine"], &ev, &path);
     let demo_pid = demo.child.id() as i64;
     let v = status_when(&["--demo"], &ev, "web started and flaky restarted", |v| {
         v["services"].as_array().is_some_and(|a| {

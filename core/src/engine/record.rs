@@ -96,6 +96,9 @@ pub(crate) struct Record {
     pub dependents_scanned: usize,
     /// The next launch is an automatic restart (subject to the delay).
     pub auto_restart: bool,
+    /// A dependency went down while this could not be interrupted: stop it
+    /// as soon as it has started.
+    pub force_stop_pending: bool,
     /// The current stop is a restart requested by a user.
     pub user_restart: bool,
     /// Start once: do not restart when the process exits.
@@ -132,6 +135,7 @@ impl Record {
             waiting_dependents: false,
             dependents_scanned: 0,
             auto_restart: false,
+            force_stop_pending: false,
             user_restart: false,
             once: false,
             paused: false,

@@ -397,6 +397,9 @@ impl Engine {
         self.cancel_timer(id, TimerKind::StartTimeout);
         self.set_state(id, State::Started);
         self.notify(id, ServiceEvent::Started);
+        if std::mem::take(&mut self.rec_mut(id).force_stop_pending) {
+            self.queue.push_back(Work::ForceStop(id));
+        }
         // Soft holders that were released while it was down take it again.
         for i in 0..self.rec(id).dependents.len() {
             let b = self.rec(id).dependents[i];
@@ -424,6 +427,7 @@ impl Engine {
         let r = self.rec_mut(id);
         r.stop_reason = reason;
         r.waiting_deps = false;
+        r.force_stop_pending = false;
         r.pin_started = false;
         r.target = State::Stopped;
         r.auto_restart = false;
@@ -579,11 +583,11 @@ impl Engine {
                 let target = r.target;
                 self.rec_mut(id).target = State::Stopped;
                 self.do_stop(id);
-                if self.rec(id).state != State::Starting {
-                    self.rec_mut(id).target = target;
-                } else {
-                    // Not interruptible: it stops once it has started.
-                    self.rec_mut(id).target = State::Stopped;
+                self.rec_mut(id).target = target;
+                if self.rec(id).state == State::Starting {
+                    // Not interruptible: it stops once it has started, and
+                    // comes back if its target still says so.
+                    self.rec_mut(id).force_stop_pending = true;
                 }
             }
             State::Stopped | State::Stopping => {}

@@ -274,9 +274,15 @@ impl Login {
         self.ready.at - self.t0
     }
 
-    /// Where the manager's open fds point.
+    /// Where the manager's open fds point; its own event log, named after
+    /// its pid, is shown as `events-PID.jsonl` so that logins compare.
     pub fn manager_fds(&self) -> Vec<String> {
-        open_fds(self.manager.pid())
+        let pid = self.manager.pid();
+        let own_log = format!("events-{pid}.jsonl");
+        open_fds(pid)
+            .into_iter()
+            .map(|fd| fd.replace(&own_log, "events-PID.jsonl"))
+            .collect()
     }
 }
 
