@@ -14,7 +14,12 @@ use sv_support::{assert_same, missing_peers, run, take_seconds, Match, Outcome, 
 struct Pair {
     real: Tree,
     ours: Tree,
+    /// One pair at a time: the trees run in lockstep against runsv's
+    /// one-second throttle, and two pairs at once on two loaded cores drift.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_PAIR_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Pair {
     fn start() -> Option<Pair> {
@@ -22,12 +27,19 @@ impl Pair {
             eprintln!("skipped: {why}");
             return None;
         }
+        let serial = ONE_PAIR_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (real, ours) = std::thread::scope(|s| {
             let real = s.spawn(|| Tree::start("sv-ctl-real"));
             let ours = Tree::start("sv-ctl-ours");
             (real.join().expect("start real tree"), ours)
         });
-        Some(Pair { real, ours })
+        Some(Pair {
+            real,
+            ours,
+            _serial: serial,
+        })
     }
 
     /// Runs the command on both trees at once and compares; then waits
