@@ -13,7 +13,6 @@
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
 mod daemon_support;
-mod fuzz_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -21,8 +20,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use braid_dinit::protocol::{cmd, rply, DecodeError, Request, MAX_NAME_LEN, RECEIVE_BUFFER_SIZE};
+use braid_tests::fuzz::{config, guarded};
 use daemon_support::{braid_binary, exchange, Daemon, Impl, Peers};
-use fuzz_support::{config, guarded};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestRunner;

@@ -16,8 +16,6 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::fs;
 use std::path::Path;
 
@@ -25,7 +23,7 @@ use braid_dinit::description::{
     apply_env_file, find_description, parse, to_spec, Context, EnvMap, Environment, LoadError,
     Loader, Problem,
 };
-use fuzz_support::{config, guarded, TempDir};
+use braid_tests::fuzz::{config, guarded, TempDir};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

@@ -19,14 +19,12 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use braid_dinit::protocol::{
     DecodeError, DependencyType, Incoming, Info, Reply, Request, ServiceEvent, ServiceState,
     ShutdownType, Status, StatusVersion, StopReason, Timespec, MAX_NAME_LEN, MAX_REPLY_LEN,
     RECEIVE_BUFFER_SIZE,
 };
-use fuzz_support::{config, guarded};
+use braid_tests::fuzz::{config, guarded};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 

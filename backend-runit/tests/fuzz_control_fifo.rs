@@ -12,7 +12,6 @@
 //! tests. `PROPTEST_CASES` sets the number of cases (see the README's
 //! "Fuzzing").
 
-mod fuzz_support;
 mod runsvdir_support;
 
 use std::fs::OpenOptions;
@@ -23,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use braid_runit::supervise::SuperviseFiles;
-use fuzz_support::{config, guarded};
+use braid_tests::fuzz::{config, guarded};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use runsvdir_support::{ready, supervised, write_exec, Kind, Tree};

@@ -14,15 +14,13 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use braid_runit::fuzzing::envdir;
-use fuzz_support::{config, guarded, TempDir};
+use braid_tests::fuzz::{config, guarded, TempDir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.

@@ -10,14 +10,12 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use braid_runit::service_dir::{self, LoadError};
-use fuzz_support::{config, guarded, TempDir};
+use braid_tests::fuzz::{config, guarded, TempDir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.

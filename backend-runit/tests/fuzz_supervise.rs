@@ -10,15 +10,13 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::fs;
 use std::path::Path;
 
 use braid_runit::supervise::{
     ReadStatusError, Record, RunState, Status, SuperviseFiles, Tai64, Tai64N, Want, STATUS_LEN,
 };
-use fuzz_support::{config, guarded, TempDir};
+use braid_tests::fuzz::{config, guarded, TempDir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.

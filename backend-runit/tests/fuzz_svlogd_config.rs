@@ -12,13 +12,11 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use braid_runit::fuzzing::svlogd_config;
-use fuzz_support::{config, guarded};
+use braid_tests::fuzz::{config, guarded};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

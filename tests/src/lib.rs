@@ -7,6 +7,8 @@
 //! profile directory (built with cargo if missing). When it cannot be
 //! found, tests say "skipped: ..." and pass, except under `CI=true`.
 
+pub mod fuzz;
+
 use std::ffi::OsStr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -10,14 +10,12 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
-mod fuzz_support;
-
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
+use braid_tests::fuzz::{config, guarded, TempDir};
 use braid_turnstile::gate::{self, WaitError};
-use fuzz_support::{config, guarded, TempDir};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

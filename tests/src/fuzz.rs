@@ -1,4 +1,4 @@
-//! What every `fuzz_*` property test shares: the case count (from
+//! What every `fuzz_*` property test (in each crate's `tests/`) shares: the case count (from
 //! `PROPTEST_CASES`, else a small default so that CI stays fast) and a
 //! watchdog that turns a hang into a failure naming the input.
 //!
@@ -6,8 +6,6 @@
 //! timeout features are left out, so a case that never returns is caught
 //! here instead: a thread checks that no case runs longer than a deadline
 //! and, if one does, prints that case's input and aborts the process.
-
-#![allow(dead_code)] // each test file uses the part it needs
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
