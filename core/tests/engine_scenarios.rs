@@ -1192,3 +1192,40 @@ fn a_dependent_caught_starting_by_a_dependency_restart_comes_back() {
         ]
     );
 }
+
+#[test]
+fn releasing_a_dependent_lets_its_dependencies_go_at_once_as_dinit() {
+    // dinit lets go of a service's dependencies as soon as nothing requires
+    // it: a started milestone with no other holder stops even before the
+    // dependent that held it has finished stopping.
+    let mut w = World::new();
+    let mut sleeper = proc("sleeper");
+    sleeper.restart.mode = RestartMode::Never;
+    w.load(sleeper);
+    w.load(internal("ms"));
+    w.load(internal("soft"));
+    w.load(
+        internal("top")
+            .depends(DepKind::Hard, "sleeper")
+            .depends(DepKind::Milestone, "ms")
+            .depends(DepKind::WaitsFor, "soft"),
+    );
+    w.load(internal("holder").depends(DepKind::Hard, "top"));
+    w.cmd("soft", START).unwrap();
+    w.cmd("holder", START).unwrap();
+    w.seen.clear();
+    w.cmd("holder", Command::Release { pin: false }).unwrap();
+    w.settle(secs(5.0));
+    assert_eq!(
+        order(&w, ServiceEvent::Stopped),
+        ["ms", "holder", "top", "sleeper"]
+    );
+    assert_eq!(w.state("soft"), State::Started, "explicitly started");
+    for n in ["holder", "top"] {
+        assert_eq!(
+            w.engine.status(w.id(n)).stop_reason,
+            StopReason::Normal,
+            "{n}"
+        );
+    }
+}

@@ -178,7 +178,7 @@ impl Engine {
         if holding {
             self.release(to);
         }
-        self.queue.push_back(Work::CheckDeps(from));
+        self.push(Work::CheckDeps(from));
         self.run_queue();
         true
     }

@@ -110,6 +110,19 @@ enum Work {
     CheckDependents(ServiceId),
     /// A dependency this starting service was waiting for failed.
     DepFailed(ServiceId),
+    /// Take or let go of dependencies to match whether it is wanted.
+    SyncHolds(ServiceId),
+}
+
+impl Engine {
+    /// Queues work: transitions (a service going down once its dependents
+    /// are) apart from propagation, as dinit keeps its stop queue apart.
+    fn push(&mut self, work: Work) {
+        match work {
+            Work::CheckDependents(_) => self.transitions.push_back(work),
+            _ => self.queue.push_back(work),
+        }
+    }
 }
 
 /// Every service's state and the rules that move it. Pure: feed it
@@ -121,7 +134,10 @@ pub struct Engine {
     #[allow(clippy::vec_box)] // deliberate: measured in benches/engine.rs
     records: Vec<Box<Record>>,
     by_name: HashMap<String, ServiceId>,
+    /// Propagation work (see `run_queue`).
     queue: VecDeque<Work>,
+    /// Transitions, run when no propagation is pending.
+    transitions: VecDeque<Work>,
     effects: Vec<Effect>,
     now: Time,
     shutting_down: bool,
@@ -256,12 +272,10 @@ impl Engine {
             let r = self.rec_mut(id);
             r.pin_started = false;
             r.pin_stopped = false;
-            if r.explicit {
-                r.explicit = false;
-                r.required_by -= 1;
-            }
             r.target = State::Stopped;
-            self.queue.push_back(Work::Stop(id));
+            self.drop_explicit(id);
+            // At once, in load order (as dinit), not through the queue.
+            self.do_stop(id);
         }
         self.run_queue();
     }
@@ -314,8 +328,19 @@ impl Engine {
         r.since = now;
     }
 
+    /// Runs queued work as dinit does: every propagation (holds, marking
+    /// services to start or stop) first, then one transition (a service
+    /// whose dependencies or dependents are settled goes up or down), then
+    /// propagation again. Each queue is last in, first out.
     fn run_queue(&mut self) {
-        while let Some(work) = self.queue.pop_back() {
+        loop {
+            let work = match self.queue.pop_back() {
+                Some(work) => work,
+                None => match self.transitions.pop_back() {
+                    Some(work) => work,
+                    None => break,
+                },
+            };
             match work {
                 Work::Start(id) => self.do_start(id),
                 Work::Stop(id) => self.do_stop(id),
@@ -323,6 +348,7 @@ impl Engine {
                 Work::CheckDeps(id) => self.check_deps(id),
                 Work::CheckDependents(id) => self.check_dependents(id),
                 Work::DepFailed(id) => self.dependency_failed(id),
+                Work::SyncHolds(id) => self.sync_holds(id),
             }
         }
     }

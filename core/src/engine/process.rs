@@ -376,10 +376,7 @@ impl Engine {
             r.auto_restart = true;
         } else {
             r.target = State::Stopped;
-            if r.explicit {
-                r.explicit = false;
-                r.required_by -= 1;
-            }
+            self.drop_explicit(id);
         }
         self.begin_stopping(id);
     }
@@ -389,10 +386,7 @@ impl Engine {
         let r = self.rec_mut(id);
         r.stop_reason = reason;
         r.target = State::Stopped;
-        if r.explicit {
-            r.explicit = false;
-            r.required_by -= 1;
-        }
+        self.drop_explicit(id);
         self.begin_stopping(id);
     }
 

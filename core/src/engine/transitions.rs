@@ -92,7 +92,7 @@ impl Engine {
                 r.target = State::Stopped;
                 r.once = false;
                 self.notify(id, ServiceEvent::ProcessChanged);
-                self.queue.push_back(Work::Stop(id));
+                self.push(Work::Stop(id));
                 Ok(Some(State::Stopped))
             }
             Command::Release { pin } => {
@@ -102,7 +102,7 @@ impl Engine {
                 self.clear_active(id);
                 if self.rec(id).pin_stopped {
                     self.rec_mut(id).target = State::Stopped;
-                    self.queue.push_back(Work::Stop(id));
+                    self.push(Work::Stop(id));
                 }
                 Ok(Some(State::Stopped))
             }
@@ -126,15 +126,17 @@ impl Engine {
                 let r = self.rec_mut(id);
                 r.pin_started = false;
                 r.pin_stopped = false;
+                // Unpinned and unrequired: let go of its dependencies.
+                self.push(Work::SyncHolds(id));
                 let r = self.rec(id);
                 let dep_going = r.deps.iter().any(|e| {
                     e.kind.is_hard() && self.rec(e.to).target == State::Stopped && e.holding
                 });
                 if r.state == State::Started && (r.required_by == 0 || dep_going) {
                     self.rec_mut(id).target = State::Stopped;
-                    self.queue.push_back(Work::Stop(id));
+                    self.push(Work::Stop(id));
                 } else if r.required_by > 0 && r.target == State::Started {
-                    self.queue.push_back(Work::Start(id));
+                    self.push(Work::Start(id));
                 }
                 Ok(None)
             }
@@ -192,15 +194,11 @@ impl Engine {
             r.required_by += 1;
         }
         self.notify(id, ServiceEvent::ProcessChanged);
-        self.queue.push_back(Work::Start(id));
+        self.push(Work::Start(id));
     }
 
     fn clear_active(&mut self, id: ServiceId) {
-        let r = self.rec_mut(id);
-        if r.explicit {
-            r.explicit = false;
-            self.release(id);
-        }
+        self.drop_explicit(id);
     }
 
     /// Started dependents that hold this service through a hard link.
@@ -222,24 +220,61 @@ impl Engine {
         holders
     }
 
-    /// Adds a hold; the first one makes the service wanted.
+    /// Adds a hold; the first one makes the service wanted, and it takes
+    /// hold of its own dependencies (as dinit: when it becomes required, not
+    /// when it starts).
     pub(super) fn require(&mut self, id: ServiceId) {
         let r = self.rec_mut(id);
         r.required_by += 1;
         if r.required_by == 1 {
             r.target = State::Started;
-            self.queue.push_back(Work::Start(id));
+            self.push(Work::Start(id));
+            self.push(Work::SyncHolds(id));
         }
     }
 
-    /// Drops a hold; the last one lets the service stop.
+    /// Drops a hold; the last one lets the service stop, and it lets go of
+    /// its dependencies at once (they stop after it, as they must wait for
+    /// their hard dependents).
     pub(super) fn release(&mut self, id: ServiceId) {
         let r = self.rec_mut(id);
         debug_assert!(r.required_by > 0, "release without a hold");
         r.required_by = r.required_by.saturating_sub(1);
         if r.required_by == 0 && !r.pin_started {
             r.target = State::Stopped;
-            self.queue.push_back(Work::Stop(id));
+            self.push(Work::Stop(id));
+            self.push(Work::SyncHolds(id));
+        }
+    }
+
+    /// Clears the explicit mark, dropping its hold.
+    pub(super) fn drop_explicit(&mut self, id: ServiceId) {
+        let r = self.rec_mut(id);
+        if r.explicit {
+            r.explicit = false;
+            self.release(id);
+        }
+    }
+
+    /// Makes the holds on dependencies match whether the service is wanted
+    /// (required or pinned started, and not forced down for good): takes
+    /// every link that holds, or lets every one go. Idempotent, so the
+    /// queue's order cannot matter.
+    pub(super) fn sync_holds(&mut self, id: ServiceId) {
+        let r = self.rec(id);
+        let wanted = (r.required_by > 0 || r.pin_started) && r.target == State::Started;
+        // In reverse, so that the last-in-first-out queue starts them in
+        // the order they are listed, as dinit does.
+        for i in (0..self.rec(id).deps.len()).rev() {
+            let e = &mut self.rec_mut(id).deps[i];
+            let to = e.to;
+            if wanted && e.kind.holds() && !e.holding {
+                e.holding = true;
+                self.require(to);
+            } else if !wanted && e.holding {
+                e.holding = false;
+                self.release(to);
+            }
         }
     }
 
@@ -271,25 +306,11 @@ impl Engine {
                 r.start_skipped = false;
                 r.waiting_deps = true;
                 r.deps_scanned = 0;
-                self.acquire_deps(id);
+                self.sync_holds(id);
+                self.push(Work::CheckDeps(id));
+                self.wake_stopping_deps(id);
             }
         }
-    }
-
-    /// Takes a hold on every dependency, then checks whether they are there.
-    fn acquire_deps(&mut self, id: ServiceId) {
-        // In reverse, so that the last-in-first-out queue starts them in
-        // the order they are listed, as dinit does.
-        for i in (0..self.rec(id).deps.len()).rev() {
-            let e = &mut self.rec_mut(id).deps[i];
-            if e.kind.holds() && !e.holding {
-                e.holding = true;
-                let to = e.to;
-                self.require(to);
-            }
-        }
-        self.queue.push_back(Work::CheckDeps(id));
-        self.wake_stopping_deps(id);
     }
 
     /// A service that waits for its dependencies no longer keeps a
@@ -298,7 +319,7 @@ impl Engine {
         for i in 0..self.rec(id).deps.len() {
             let to = self.rec(id).deps[i].to;
             if self.rec(to).state == State::Stopping {
-                self.queue.push_back(Work::CheckDependents(to));
+                self.push(Work::CheckDependents(to));
             }
         }
     }
@@ -321,7 +342,7 @@ impl Engine {
                     if dep.state == State::Stopped && (dep.pin_stopped || !dep.loaded) && e.holding
                     {
                         // It will never start: fail now.
-                        self.queue.push_back(Work::DepFailed(id));
+                        self.push(Work::DepFailed(id));
                         return;
                     }
                     dep.state != State::Started
@@ -398,7 +419,7 @@ impl Engine {
         self.set_state(id, State::Started);
         self.notify(id, ServiceEvent::Started);
         if std::mem::take(&mut self.rec_mut(id).force_stop_pending) {
-            self.queue.push_back(Work::ForceStop(id));
+            self.push(Work::ForceStop(id));
         }
         // Soft holders that were released while it was down take it again.
         for i in 0..self.rec(id).dependents.len() {
@@ -411,11 +432,11 @@ impl Engine {
                 self.rec_mut(id).required_by += 1;
             }
             if d_state == State::Starting {
-                self.queue.push_back(Work::CheckDeps(b.from));
+                self.push(Work::CheckDeps(b.from));
             }
         }
         if self.rec(id).target == State::Stopped {
-            self.queue.push_back(Work::Stop(id));
+            self.push(Work::Stop(id));
         }
     }
 
@@ -431,11 +452,7 @@ impl Engine {
         r.pin_started = false;
         r.target = State::Stopped;
         r.auto_restart = false;
-        let was_explicit = r.explicit;
-        r.explicit = false;
-        if was_explicit {
-            r.required_by -= 1;
-        }
+        self.drop_explicit(id);
         self.notify(id, ServiceEvent::FailedStart);
         for i in 0..self.rec(id).dependents.len() {
             let b = self.rec(id).dependents[i];
@@ -445,9 +462,9 @@ impl Engine {
             let e = self.edge(b);
             let waits_hard = e.holding && (e.kind.is_hard() || e.kind == DepKind::Milestone);
             if waits_hard {
-                self.queue.push_back(Work::DepFailed(b.from));
+                self.push(Work::DepFailed(b.from));
             } else {
-                self.queue.push_back(Work::CheckDeps(b.from));
+                self.push(Work::CheckDeps(b.from));
             }
         }
         if self.rec(id).procs.main_alive() {
@@ -519,7 +536,7 @@ impl Engine {
         r.waiting_dependents = true;
         r.dependents_scanned = 0;
         self.stop_dependents(id);
-        self.queue.push_back(Work::CheckDependents(id));
+        self.push(Work::CheckDependents(id));
     }
 
     /// Hard dependents of a stopping service stop too. If the service is
@@ -537,10 +554,15 @@ impl Engine {
                 continue;
             }
             let e = self.edge(b);
-            let hard = e.holding
-                && (e.kind.is_hard()
-                    || (e.kind == DepKind::Milestone && dr.state == State::Starting));
+            let hard = e.kind.is_hard()
+                || (e.kind == DepKind::Milestone && e.holding && dr.state == State::Starting);
             if !hard {
+                continue;
+            }
+            if dr.target == State::Stopped {
+                // Going down for reasons of its own (released, stopped):
+                // it keeps its reason, and only has to be down first.
+                self.push(Work::ForceStop(d));
                 continue;
             }
             let keeps_running = !for_good
@@ -556,17 +578,15 @@ impl Engine {
                 dr.user_restart = user_restart;
             } else {
                 dr.target = State::Stopped;
-                if dr.explicit {
-                    dr.explicit = false;
-                    dr.required_by -= 1;
-                }
+                self.drop_explicit(d);
             }
+            let dr = self.rec(d);
             if dr.state == State::Stopped {
                 // Waiting to restart: stays down.
-                self.queue.push_back(Work::Stop(d));
+                self.push(Work::Stop(d));
                 continue;
             }
-            self.queue.push_back(Work::ForceStop(d));
+            self.push(Work::ForceStop(d));
         }
     }
 
@@ -616,19 +636,21 @@ impl Engine {
         self.bring_down(id);
     }
 
-    /// Whether this link no longer keeps its target from stopping.
+    /// Whether this link no longer keeps its target from stopping. A hard
+    /// dependent that still runs blocks it, whether or not it still holds
+    /// it (it lets go as soon as nothing requires it, before it is down).
     fn dependent_is_down(&self, b: Backlink) -> bool {
+        // A milestone matters only until it has started: a dependent still
+        // waiting for it is not running, one past it no longer cares.
         let e = self.edge(b);
-        if !e.holding || !(e.kind.is_hard() || e.kind == DepKind::Milestone) {
+        if !e.kind.is_hard() {
             return true;
         }
         let dr = self.rec(b.from);
         match dr.state {
             State::Stopped => true,
             State::Starting => dr.waiting_deps,
-            // A started milestone dependent does not wait for us.
-            State::Started => e.kind == DepKind::Milestone,
-            State::Stopping => false,
+            State::Started | State::Stopping => false,
         }
     }
 
@@ -699,7 +721,7 @@ impl Engine {
         self.notify(id, ServiceEvent::Stopped);
         if restart {
             self.rec_mut(id).user_restart = false;
-            self.queue.push_back(Work::Start(id));
+            self.push(Work::Start(id));
         } else {
             self.rec_mut(id).user_restart = false;
             self.rec_mut(id).once = false;
@@ -709,31 +731,25 @@ impl Engine {
                 let e = self.edge(b);
                 if e.holding && !e.kind.is_hard() {
                     self.edge_mut(b).holding = false;
-                    let r = self.rec_mut(id);
-                    r.required_by = r.required_by.saturating_sub(1);
+                    self.release(id);
                 }
             }
-            // Let go of our own dependencies.
-            for i in 0..self.rec(id).deps.len() {
-                let e = &mut self.rec_mut(id).deps[i];
-                if e.holding {
-                    e.holding = false;
-                    let to = e.to;
-                    self.release(to);
-                }
-            }
+            // Its own dependencies were let go when nothing required it
+            // any more; a service stopped while still required (forced
+            // down) lets go now too.
+            self.push(Work::SyncHolds(id));
             self.chain(id);
         }
         for i in 0..self.rec(id).dependents.len() {
             let d = self.rec(id).dependents[i].from;
             if self.rec(d).state == State::Starting {
-                self.queue.push_back(Work::CheckDeps(d));
+                self.push(Work::CheckDeps(d));
             }
         }
         for i in 0..self.rec(id).deps.len() {
             let to = self.rec(id).deps[i].to;
             if self.rec(to).state == State::Stopping {
-                self.queue.push_back(Work::CheckDependents(to));
+                self.push(Work::CheckDependents(to));
             }
         }
     }
