@@ -161,7 +161,14 @@ fn lsb_verbs_match_real_sv() {
 fn exit_and_shutdown_match_real_sv() {
     let Some(p) = Pair::start() else { return };
     let out = p.step(&["shutdown", "e"], &[]);
-    assert_eq!(out.stdout, "ok: e: runsv not running\n");
+    // runsv exits; on a loaded machine runsvdir may start it again before
+    // sv's next look, and then sv waits on the new one until its timeout.
+    // Either way both sv's said the same (compared above).
+    assert!(
+        out.stdout == "ok: e: runsv not running\n"
+            || (out.stdout.starts_with("timeout: run: e: (pid ") && out.code == Some(1)),
+        "{out:?}"
+    );
     // runsvdir brings runsv back within a few seconds.
     p.real.wait_state("e", Run);
     p.ours.wait_state("e", Run);
