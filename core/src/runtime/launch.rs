@@ -290,10 +290,10 @@ impl<'fd> Launch<'fd> {
             }
         };
         drop(status_w);
+        drop(prepared);
         Ok(Pending {
             pid,
             status: status_r,
-            _prepared: KeptUntilExec(Box::new(prepared)),
         })
     }
 
@@ -473,19 +473,6 @@ pub struct Pending {
     /// Closes (end of file) when the exec succeeded; carries the failure
     /// otherwise. Close-on-exec in the child.
     status: OwnedFd,
-    _prepared: KeptUntilExec,
-}
-
-/// What the child was prepared from. Freed only once the child has exec'd:
-/// freeing it while the child still shares the parent's pages would make
-/// the kernel copy each page the allocator touches (measured: hundreds of
-/// page faults per launch with a large environment).
-struct KeptUntilExec(#[allow(dead_code)] Box<Prepared>);
-
-impl std::fmt::Debug for KeptUntilExec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeptUntilExec")
-    }
 }
 
 impl Pending {
