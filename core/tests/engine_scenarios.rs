@@ -1229,3 +1229,33 @@ fn releasing_a_dependent_lets_its_dependencies_go_at_once_as_dinit() {
         );
     }
 }
+
+#[test]
+fn a_log_consumer_stops_after_its_producer() {
+    let mut w = World::new();
+    let mut producer = proc("producer");
+    producer.output = braid_core::spec::Output::Pipe;
+    w.load(producer);
+    let mut consumer = proc("consumer");
+    consumer.input_from = Some("producer".into());
+    w.load(consumer);
+    w.behave(
+        "producer",
+        Behaviour {
+            stop_delay: Some(secs(0.5)),
+            ..Default::default()
+        },
+    );
+    w.cmd("producer", START).unwrap();
+    w.cmd("consumer", START).unwrap();
+    w.stop_all();
+    w.advance(secs(0.2));
+    assert_eq!(
+        w.state("consumer"),
+        State::Stopping,
+        "waits for the producer"
+    );
+    assert!(w.signals_to("consumer").is_empty(), "not signalled yet");
+    w.settle(secs(5.0));
+    assert_eq!(order(&w, ServiceEvent::Stopped), ["producer", "consumer"]);
+}

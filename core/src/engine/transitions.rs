@@ -632,8 +632,36 @@ impl Engine {
             }
             i += 1;
         }
+        if self.producer_still_going_down(id) {
+            return;
+        }
         self.rec_mut(id).waiting_dependents = false;
         self.bring_down(id);
+    }
+
+    /// A consumer of another service's output stops after that service
+    /// when both are going down, so that it reads all it wrote (dinit's
+    /// order for `consumer-of`, runsv's for `log/`).
+    fn producer_still_going_down(&self, id: ServiceId) -> bool {
+        let Some(name) = &self.rec(id).spec.input_from else {
+            return false;
+        };
+        let Some(producer) = self.lookup(name) else {
+            return false;
+        };
+        let p = self.rec(producer);
+        p.target == State::Stopped && p.state != State::Stopped
+    }
+
+    /// The services reading this one's output (usually none or one).
+    fn consumers_of(&self, id: ServiceId) -> Vec<ServiceId> {
+        if self.rec(id).spec.output != crate::spec::Output::Pipe {
+            return Vec::new();
+        }
+        let name = self.name(id);
+        self.ids()
+            .filter(|c| self.rec(*c).spec.input_from.as_deref() == Some(name))
+            .collect()
     }
 
     /// Whether this link no longer keeps its target from stopping. A hard
@@ -750,6 +778,11 @@ impl Engine {
             let to = self.rec(id).deps[i].to;
             if self.rec(to).state == State::Stopping {
                 self.push(Work::CheckDependents(to));
+            }
+        }
+        for consumer in self.consumers_of(id) {
+            if self.rec(consumer).state == State::Stopping {
+                self.push(Work::CheckDependents(consumer));
             }
         }
     }
