@@ -8,7 +8,6 @@
 //! and, if one does, prints that case's input and aborts the process.
 
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -77,30 +76,4 @@ pub fn guarded<T>(input: &dyn Debug, case: impl FnOnce() -> T) -> T {
     case()
 }
 
-/// A directory under the system temp directory, removed on drop.
-#[derive(Debug)]
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "braid-fuzz-{tag}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::TempDir;

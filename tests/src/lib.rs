@@ -85,6 +85,10 @@ impl TempDir {
     pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
         self.0.join(p)
     }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Drop for TempDir {
