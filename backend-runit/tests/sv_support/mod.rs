@@ -179,6 +179,36 @@ impl Tree {
         );
     }
 
+    /// The pid `name`'s runsv reports (0: none).
+    pub fn pid_of(&self, name: &str) -> u32 {
+        state_of(&self.service(name).join("supervise")).map_or(0, |(_, pid)| pid)
+    }
+
+    /// Waits (at most 15 s) until `name` runs under a pid other than `old`.
+    pub fn wait_restarted(&self, name: &str, old: u32) {
+        let sup = self.service(name).join("supervise");
+        wait_for(
+            &format!("{name} to run again (was pid {old})"),
+            Duration::from_secs(15),
+            || matches!(state_of(&sup), Some((RunState::Run, pid)) if pid != 0 && pid != old),
+        );
+    }
+
+    /// Waits (at most 15 s) until `name` is down and runsv wants it down:
+    /// a service down for a restart's one-second pause is not yet stopped.
+    pub fn wait_stopped(&self, name: &str) {
+        let files = SuperviseFiles::new(self.service(name).join("supervise"));
+        wait_for(
+            &format!("{name} to be down and wanted down"),
+            Duration::from_secs(15),
+            || {
+                files.read_status().is_ok_and(|s| {
+                    s.state() == Some(RunState::Down) && s.pid() == 0 && s.want_byte() == b'd'
+                })
+            },
+        );
+    }
+
     /// braid's sv, as `<tmp>/bin/sv`.
     pub fn braid_sv(&self) -> PathBuf {
         self.root().join("bin/sv")
