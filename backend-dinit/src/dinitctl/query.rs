@@ -3,6 +3,8 @@
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
+use braid_core::text::escape_controls;
+
 use super::args::Command;
 use super::conn::{strerror, Conn};
 use super::startstop::{
@@ -79,7 +81,7 @@ fn list_line(line: &mut Vec<u8>, st: &Status, name: &[u8], version: StatusVersio
     });
     line.push(if target_stopped { b'}' } else { b' ' });
     line.extend_from_slice(b"] ");
-    line.extend_from_slice(name);
+    line.extend_from_slice(&escape_controls(name));
     if st.state != ServiceState::Stopped {
         if let Some(pid) = st.pid() {
             line.extend_from_slice(format!(" (pid: {pid})").as_bytes());
@@ -191,9 +193,9 @@ pub(crate) fn status(conn: &mut Conn, name: &[u8], command: Command, verbose: bo
 
     let mut text: Vec<u8> = Vec::new();
     text.extend_from_slice(b"Service: ");
-    text.extend_from_slice(name);
+    text.extend_from_slice(&escape_controls(name));
     text.extend_from_slice(b"\n    File: ");
-    text.extend_from_slice(&sdf_path);
+    text.extend_from_slice(&escape_controls(&sdf_path));
     if changed {
         text.extend_from_slice(b" (modified since loaded)");
     }
@@ -320,5 +322,17 @@ mod tests {
         st.target = ServiceState::Stopped;
         st.state = ServiceState::Starting;
         assert_eq!(line(st), "[   <<{ }] svc\n");
+    }
+
+    #[test]
+    fn list_escapes_control_bytes_in_names() {
+        let mut l = Vec::new();
+        list_line(
+            &mut l,
+            &Status::stopped(),
+            b"a\x1b[2Jb\nc",
+            StatusVersion::V5,
+        );
+        assert_eq!(l, b"[     {-}] a\\x1b[2Jb\\x0ac\n");
     }
 }

@@ -19,6 +19,8 @@ use nix::fcntl::OFlag;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
+use braid_core::text::escape_controls;
+
 use super::command::{self, Act, Command, Wait};
 use super::getopt::{scan_ulong, Getopt, Opt};
 use crate::errstr::errstr;
@@ -300,7 +302,7 @@ impl Session {
     /// `PREFIX NAME[/log]: MESSAGE[: ERR]` on stdout.
     fn line(&mut self, prefix: &str, msg: &str, errno: i32) {
         self.outs(prefix);
-        let name = self.service.clone();
+        let name = escape_controls(&self.service).into_owned();
         self.outs(name);
         if self.islog {
             self.outs("/log");
@@ -333,7 +335,7 @@ impl Session {
         let mut m = Vec::new();
         m.extend_from_slice(b"warning: ");
         m.extend_from_slice(what.as_bytes());
-        m.extend_from_slice(&self.service);
+        m.extend_from_slice(&escape_controls(&self.service));
         m.extend_from_slice(file.as_bytes());
         m.extend_from_slice(b": ");
         m.extend_from_slice(errstr(errno).as_bytes());
@@ -452,7 +454,7 @@ impl Session {
             2 => self.outs("finish: "),
             _ => {}
         }
-        self.outs(name);
+        self.outs(escape_controls(name));
         self.outs(": ");
         if s[19] != 0 {
             // C prints the int pid as unsigned long (sign-extended).
@@ -629,7 +631,7 @@ impl Session {
             })
             .collect();
         let mut exec_failed = b"warning: unable to run ".to_vec();
-        exec_failed.extend_from_slice(&self.service);
+        exec_failed.extend_from_slice(&escape_controls(&self.service));
         exec_failed.extend_from_slice(b"/check: ");
         self.flush("");
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use braid_core::text::escape_controls_str;
 use serde::Serialize;
 
 use super::check::ORDER_KINDS;
@@ -99,20 +100,27 @@ pub fn text(session: &Session) -> String {
         let _ = writeln!(
             out,
             "{} ({}, {})",
-            s.name,
+            escape_controls_str(&s.name),
             s.face.name(),
             state_of(session, &s.name)
         );
         for e in session.edges_from(&s.name) {
             // A `before = X` written in the other service reads "X after it".
             let (kind, note) = match e.kind.as_str() {
-                "before" => ("after", format!(" [before = {} in {}]", e.from, e.to)),
+                "before" => (
+                    "after",
+                    format!(
+                        " [before = {} in {}]",
+                        escape_controls_str(&e.from),
+                        escape_controls_str(&e.to)
+                    ),
+                ),
                 k => (k, String::new()),
             };
             let _ = writeln!(
                 out,
                 "  {kind:<11} -> {} ({}){note}",
-                e.to,
+                escape_controls_str(&e.to),
                 state_of(session, &e.to)
             );
         }

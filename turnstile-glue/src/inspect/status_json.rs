@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use braid_core::text::escape_controls_str;
+
 use super::cli::{gather, SessionArgs};
 use super::session::{Exit, Service};
 
@@ -125,12 +127,12 @@ pub fn run(args: &StatusArgs) -> i32 {
         }
         return 0;
     }
-    let width = services
+    // Names come from files: their control bytes are shown escaped.
+    let names: Vec<_> = services
         .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(7);
+        .map(|s| escape_controls_str(&s.name))
+        .collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(4).max(7);
     outln!(
         "{:<width$}  {:<6}  {:<8}  {:>7}  {:>9}  {:>8}  LAST EXIT",
         "SERVICE",
@@ -140,10 +142,10 @@ pub fn run(args: &StatusArgs) -> i32 {
         "UPTIME",
         "RESTARTS"
     );
-    for s in &services {
+    for (s, name) in services.iter().zip(&names) {
         outln!(
             "{:<width$}  {:<6}  {:<8}  {:>7}  {:>9}  {:>8}  {}",
-            s.name,
+            name,
             s.face,
             s.state,
             s.pid.map_or("-".to_string(), |p| p.to_string()),

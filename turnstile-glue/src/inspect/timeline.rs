@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use braid_core::text::escape_controls_str;
 use serde::Serialize;
 
 use super::check::{GATE_TARGET, ORDER_KINDS};
@@ -244,7 +245,7 @@ pub fn text(t: &Timeline, width: usize) -> String {
     let name_w = t
         .rows
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| escape_controls_str(&r.name).len())
         .max()
         .unwrap_or(4)
         .max(7)
@@ -293,7 +294,7 @@ pub fn text(t: &Timeline, width: usize) -> String {
         let _ = writeln!(
             out,
             "{mark}{:<w$}|{}|  {:<7}  {}",
-            row.name,
+            escape_controls_str(&row.name),
             line.iter().collect::<String>(),
             row.ready.map_or("-".to_string(), |r| format!("{r:.3}s")),
             row.restarts.len(),
@@ -310,8 +311,12 @@ pub fn text(t: &Timeline, width: usize) -> String {
         let _ = writeln!(
             out,
             "critical path to {}: {}",
-            t.gate,
-            t.critical_path.join(" -> ")
+            escape_controls_str(&t.gate),
+            t.critical_path
+                .iter()
+                .map(|n| escape_controls_str(n))
+                .collect::<Vec<_>>()
+                .join(" -> ")
         );
     }
     out

@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use braid_core::text::escape_controls_str;
+
 use super::cli::{gather, Gathered, SessionArgs};
 use super::log::recent;
 use super::session::Service;
@@ -65,10 +67,13 @@ fn explain_one(
     if !seen.insert(name.to_string()) {
         return Ok(());
     }
+    // Names, exit text and log lines come from files and services: their
+    // control bytes are shown escaped.
+    let label = escape_controls_str(name);
     let Some(live) = &s.live else {
         let _ = writeln!(
             out,
-            "{pad}{name}: no supervisor reports it (not running or not loaded)"
+            "{pad}{label}: no supervisor reports it (not running or not loaded)"
         );
         return Ok(());
     };
@@ -78,18 +83,19 @@ fn explain_one(
     match live.state.as_str() {
         "started" => {
             let pid = live.pid.map_or(String::new(), |p| format!(", pid {p}"));
-            let _ = writeln!(out, "{pad}{name} is started{pid}{restarts}.");
+            let _ = writeln!(out, "{pad}{label} is started{pid}{restarts}.");
         }
         "starting" => {
             let waiting = needed_not_started(g, name, true);
             let what = if !waiting.is_empty() {
+                let waiting: Vec<_> = waiting.iter().map(|w| escape_controls_str(w)).collect();
                 format!("waiting for {}", waiting.join(", "))
             } else if live.pid.is_some() {
                 "its process runs and has not reported readiness yet".to_string()
             } else {
                 "waiting to launch (restart delay)".to_string()
             };
-            let _ = writeln!(out, "{pad}{name} is starting: {what}{restarts}.");
+            let _ = writeln!(out, "{pad}{label} is starting: {what}{restarts}.");
         }
         state => {
             let reason = live.stop_reason.as_deref().unwrap_or("normal");
@@ -99,7 +105,7 @@ fn explain_one(
             } else {
                 reason_text(reason)
             };
-            let _ = writeln!(out, "{pad}{name} is {state}: {why}{restarts}.");
+            let _ = writeln!(out, "{pad}{label} is {state}: {why}{restarts}.");
         }
     }
     if let Some(exit) = &live.last_exit {
@@ -126,9 +132,10 @@ fn explain_one(
                 .edges_from(name)
                 .find(|e| e.to == dep)
                 .map_or("", |e| e.kind.as_str());
-            let _ = writeln!(out, "{pad}  needs {dep} ({kind}), which is not started:");
+            let shown = escape_controls_str(&dep);
+            let _ = writeln!(out, "{pad}  needs {shown} ({kind}), which is not started:");
             if g.session.find(&dep).is_none() {
-                let _ = writeln!(out, "{pad}    {dep} does not exist");
+                let _ = writeln!(out, "{pad}    {shown} does not exist");
             } else {
                 explain_one(g, socket, &dep, lines, depth + 2, seen, out)?;
             }
@@ -137,9 +144,10 @@ fn explain_one(
     if lines > 0 {
         if let Ok((from, log)) = recent(g, socket, s, lines) {
             if !log.is_empty() {
+                let from = escape_controls_str(&from);
                 let _ = writeln!(out, "{pad}  last log lines ({from}):");
                 for l in log {
-                    let _ = writeln!(out, "{pad}    {l}");
+                    let _ = writeln!(out, "{pad}    {}", escape_controls_str(&l));
                 }
             }
         }
