@@ -66,7 +66,7 @@ fn main() {
 /// The fault tests, run and counted.
 fn faults(report: &mut String) {
     let _ = writeln!(report, "## Faults survived\n");
-    let tests = ["faults_dinit", "faults_runit", "security"];
+    let tests = ["faults_dinit", "faults_runit", "security", "escaping"];
     let mut rows = Vec::new();
     for t in tests {
         let o = Command::new(env!("CARGO"))
@@ -94,10 +94,11 @@ fn faults(report: &mut String) {
         "\nCases: exec of a missing program, a non-executable file, a file of \
          unknown format; a log file that cannot be opened; RLIMIT_FSIZE reached by \
          a service and by braid's own event log; RLIMIT_NOFILE exhausted by idle \
-         clients; RLIMIT_NPROC (only binding when not root); braid SIGKILLed and \
-         started again on the same session; a stopped service's background child \
-         ignoring SIGTERM; SIGTERM to braid. In each, braid keeps running, names the \
-         service, and recovers once the cause is gone.\n"
+         clients; RLIMIT_NPROC (as root, braid runs as nobody so that it binds); \
+         braid SIGKILLed and started again on the same session; a stopped service's \
+         background child ignoring SIGTERM; SIGTERM to braid. In each, braid keeps \
+         running, names the service, and recovers once the cause is gone. Service \
+         names with control bytes are shown escaped (`escaping`).\n"
     );
 }
 

@@ -356,6 +356,8 @@ pub struct DinitSession {
     pub dir: TempDir,
     pub daemon: Daemon,
     pub braid: PathBuf,
+    /// The uid and gid braid runs as, when not the test's own.
+    pub ids: Option<(u32, u32)>,
 }
 
 impl DinitSession {
@@ -363,6 +365,16 @@ impl DinitSession {
     /// as `dinit` on it (services named in `start` are started at boot)
     /// and waits for the control socket.
     pub fn start(tag: &str, services: &[(&str, &str)]) -> Option<DinitSession> {
+        Self::start_as(tag, services, None)
+    }
+
+    /// As [`DinitSession::start`], with braid running as `ids` (uid, gid;
+    /// the test must be root): the session directory is given to them.
+    pub fn start_as(
+        tag: &str,
+        services: &[(&str, &str)],
+        ids: Option<(u32, u32)>,
+    ) -> Option<DinitSession> {
         let braid = braid_binary()?;
         let dir = TempDir::new(tag);
         let sd = dir.join("sd");
@@ -371,8 +383,18 @@ impl DinitSession {
         for (name, text) in services {
             write_file(&sd.join(name), text, 0o644);
         }
-        let daemon = Self::spawn_daemon(&braid, &dir, "daemon.log");
-        let s = DinitSession { dir, daemon, braid };
+        if let Some((uid, gid)) = ids {
+            for p in [dir.0.clone(), sd.clone()] {
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        let daemon = Self::spawn_daemon(&braid, &dir, "daemon.log", ids);
+        let s = DinitSession {
+            dir,
+            daemon,
+            braid,
+            ids,
+        };
         // The file exists a moment before the socket listens.
         assert!(
             wait_until(LIMIT, || UnixStream::connect(s.socket()).is_ok()),
@@ -382,9 +404,13 @@ impl DinitSession {
         Some(s)
     }
 
-    fn spawn_daemon(braid: &Path, dir: &TempDir, log: &str) -> Daemon {
+    fn spawn_daemon(braid: &Path, dir: &TempDir, log: &str, ids: Option<(u32, u32)>) -> Daemon {
         let dinit = personality(braid, &dir.0, "dinit");
         let mut cmd = Command::new(dinit);
+        if let Some((uid, gid)) = ids {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid).env("HOME", &dir.0);
+        }
         cmd.arg("-d")
             .arg(dir.join("sd"))
             .arg("-p")
@@ -396,7 +422,7 @@ impl DinitSession {
 
     /// Starts braid again on the same session (after `daemon.crash()`).
     pub fn restart(&mut self, log: &str) {
-        self.daemon = Self::spawn_daemon(&self.braid, &self.dir, log);
+        self.daemon = Self::spawn_daemon(&self.braid, &self.dir, log, self.ids);
         let sock = self.socket();
         assert!(
             wait_until(LIMIT, || std::os::unix::net::UnixStream::connect(&sock)

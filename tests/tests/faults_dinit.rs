@@ -182,24 +182,54 @@ fn a_file_size_limit_does_not_kill_braid() {
     assert!(run(&["list"]).contains("boot"));
 }
 
-/// Sets a resource limit of a running process (the test runs as root).
-/// Only the soft limit changes: raising a hard limit needs a capability
-/// a container may not grant.
-fn prlimit(pid: i32, resource: libc::__rlimit_resource_t, value: u64) {
+/// Sets the soft resource limit of a running process; raising a hard
+/// limit needs a capability a container may not grant.
+fn set_soft_limit(
+    pid: i32,
+    resource: libc::__rlimit_resource_t,
+    value: u64,
+) -> std::io::Result<()> {
     let mut old = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: plain system calls on local structs.
-    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    if unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     let lim = libc::rlimit {
         rlim_cur: value.min(old.rlim_max),
         rlim_max: old.rlim_max,
     };
     // SAFETY: as above.
-    let rc = unsafe { libc::prlimit(pid, resource, &lim, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    if unsafe { libc::prlimit(pid, resource, &lim, std::ptr::null_mut()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets a resource limit of a process of the test's own user.
+fn prlimit(pid: i32, resource: libc::__rlimit_resource_t, value: u64) {
+    set_soft_limit(pid, resource, value).expect("prlimit");
+}
+
+/// Sets a resource limit of a process running as `ids`: from a child
+/// that has become that user (root without CAP_SYS_RESOURCE, as in a
+/// container, may not change another user's limits).
+fn prlimit_as(ids: Option<(u32, u32)>, pid: i32, resource: libc::__rlimit_resource_t, value: u64) {
+    use std::os::unix::process::CommandExt;
+    let Some((uid, gid)) = ids else {
+        return prlimit(pid, resource, value);
+    };
+    let mut cmd = std::process::Command::new("/bin/true");
+    cmd.uid(uid).gid(gid);
+    // SAFETY: the closure runs in the forked child after setuid and makes
+    // only system calls.
+    unsafe {
+        cmd.pre_exec(move || set_soft_limit(pid, resource, value));
+    }
+    let status = cmd.status().expect("prlimit as the daemon's user");
+    assert!(status.success(), "{status}");
 }
 
 #[test]
@@ -245,29 +275,57 @@ fn running_out_of_descriptors_is_survived() {
 
 #[test]
 fn running_out_of_processes_is_reported_and_recovered() {
-    let Some(s) = DinitSession::start(
+    // RLIMIT_NPROC does not bind root: a root test runs braid as nobody.
+    let ids = nix::unistd::geteuid().is_root().then_some((65534, 65534));
+    let Some(s) = DinitSession::start_as(
         "nproc",
         &[
             ("a", "type = process\ncommand = /bin/sleep 1000\n"),
             ("b", "type = process\ncommand = /bin/sleep 1000\n"),
         ],
+        ids,
     ) else {
         return;
     };
-    // RLIMIT_NPROC does not bind root: as root, only check that braid runs.
-    if nix::unistd::geteuid().is_root() {
-        let (text, code) = s.ctl_text(&["start", "a"]);
-        assert_eq!((text.as_str(), code), ("Service 'a' started.\n", 0));
-        eprintln!("note: RLIMIT_NPROC does not apply to root; see the reliability report");
-        return;
-    }
-    prlimit(s.daemon.pid(), libc::RLIMIT_NPROC, 1);
+    let mut guard = SessionGuard::default();
+    // b runs before the limit; it must run on through it.
+    let (text, code) = s.ctl_text(&["start", "b"]);
+    assert_eq!((text.as_str(), code), ("Service 'b' started.\n", 0));
+    let b = s.pid_of("b").expect("pid of b");
+    guard.0.push(b);
+
+    // braid (and b) already use more processes than the limit allows.
+    prlimit_as(ids, s.daemon.pid(), libc::RLIMIT_NPROC, 1);
     let (text, code) = s.ctl_text(&["start", "a"]);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("Resource temporarily unavailable"), "{text}");
-    prlimit(s.daemon.pid(), libc::RLIMIT_NPROC, 4096);
+    assert!(
+        text.starts_with("Service 'a' failed to start.\n")
+            && text.contains("Resource temporarily unavailable"),
+        "{text}"
+    );
+    assert!(
+        s.daemon.wait_log("dinit: a: execution failed"),
+        "the log names the service: {}",
+        s.daemon.log_text()
+    );
+    let (status, _) = s.ctl_text(&["status", "a"]);
+    assert!(
+        status.contains("State: STOPPED (could not be launched)"),
+        "{status}"
+    );
+    assert!(
+        !is_dead(s.daemon.pid()),
+        "braid runs on: {}",
+        s.daemon.log_text()
+    );
+    assert!(exists(&s), "the daemon still answers");
+    assert_eq!(s.pid_of("b"), Some(b), "b runs on");
+
+    // The cause goes away: a starts.
+    prlimit_as(ids, s.daemon.pid(), libc::RLIMIT_NPROC, 4096);
     let (text, code) = s.ctl_text(&["start", "a"]);
     assert_eq!((text.as_str(), code), ("Service 'a' started.\n", 0));
+    guard.0.push(s.pid_of("a").expect("pid of a"));
 }
 
 #[test]
@@ -309,6 +367,8 @@ fn a_killed_braid_restarted_runs_no_service_twice() {
     assert_eq!((text.as_str(), code), ("Service 'forks' started.\n", 0));
     let new_main = s.pid_of("forks").expect("pid");
     assert_ne!(new_main, main);
+    // Once the new sh has put its child in the background:
+    read_pid_file(&s.dir.join("sd/bg.pid"));
     assert_eq!(session_members(new_main).len(), 2, "one instance: sh's two");
 }
 
