@@ -4,7 +4,7 @@
 
 mod daemon_support;
 
-use daemon_support::{compare, Step};
+use daemon_support::{compare, compare_with, Step, StopOrder};
 use Step::{Ctl, Exit, Wait, Write};
 
 const BOOT: (&str, &str) = ("boot", "type = internal\nwaits-for.d = boot.d\n");
@@ -44,8 +44,10 @@ fn dependency_kinds_stop_and_force() {
             Ctl(&["start", "soft"]),
             Ctl(&["start", "holder"]),
             Ctl(&["release", "holder"]),
-            Ctl(&["release", "soft"]),
+            // sleeper is signalled by that release: wait for its exit, or
+            // whether it is announced before soft is a race in dinit too.
             Wait("sleeper", "STOPPED"),
+            Ctl(&["release", "soft"]),
             Ctl(&["list"]),
             Ctl(&["stop", "boot"]),
             Exit,
@@ -158,7 +160,11 @@ fn log_pipe_to_consumer() {
         ("consumer", "type = process\ncommand = /bin/sh -c \"head -n 2; echo >&3; exec sleep 1000\"\nready-notification = pipefd:3\nconsumer-of = producer\nlog-type = buffer\nrestart = false\n"),
         ("badconsumer", "type = scripted\ncommand = /bin/cat\nconsumer-of = producer\n"),
     ];
-    compare(
+    // Both are processes signalled in the same step at the shutdown: the
+    // real dinit announces their stops in the order it reaps them, either
+    // way round across runs (braid's engine lets the consumer go last).
+    compare_with(
+        StopOrder::Racy,
         &files,
         &[],
         &[
@@ -362,6 +368,9 @@ fn env_file_and_enabling_a_process() {
             // Not followed by `stop daemon`: whether the daemon has finished
             // stopping by then is a race in the real dinit too.
             Ctl(&["disable", "daemon"]),
+            // Disabling stops it; its exit must be in before the shutdown,
+            // or the order of the stop lines is a race as well.
+            Wait("daemon", "STOPPED"),
         ],
     );
 }
@@ -382,4 +391,48 @@ fn dependency_start_order() {
         ),
     ];
     compare(&files, &[], &[Ctl(&["start", "top"])]);
+}
+
+/// The order of the stop lines at a shutdown: services nothing requires go
+/// first (in load order, handled last-in-first-out), the ones they held
+/// follow as they are let go; a process is announced once reaped.
+#[test]
+fn shutdown_stop_order() {
+    let mixed = [
+        (
+            "boot",
+            "type = internal\nwaits-for = a\nwaits-for = b\ndepends-on = c\n",
+        ),
+        ("a", "type = internal\ndepends-on = d\n"),
+        ("b", "type = internal\n"),
+        ("c", "type = internal\nwaits-for = e\n"),
+        ("d", "type = internal\n"),
+        ("e", "type = internal\n"),
+    ];
+    compare(&mixed, &[], &[Wait("boot", "STARTED")]);
+    compare(
+        &mixed,
+        &[],
+        &[Wait("boot", "STARTED"), Ctl(&["shutdown"]), Exit],
+    );
+    let process = [
+        ("boot", "type = internal\nwaits-for = p\nwaits-for = q\n"),
+        (
+            "p",
+            "type = process\ncommand = /bin/sleep 1000\ndepends-on = i\n",
+        ),
+        ("q", "type = internal\n"),
+        ("i", "type = internal\n"),
+        ("r", "type = internal\ndepends-on = p\n"),
+        ("s", "type = scripted\ncommand = /bin/true\n"),
+    ];
+    compare(
+        &process,
+        &[],
+        &[
+            Wait("boot", "STARTED"),
+            Ctl(&["start", "r"]),
+            Ctl(&["start", "s"]),
+        ],
+    );
 }

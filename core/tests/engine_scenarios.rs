@@ -1259,3 +1259,26 @@ fn a_log_consumer_stops_after_its_producer() {
     w.settle(secs(5.0));
     assert_eq!(order(&w, ServiceEvent::Stopped), ["producer", "consumer"]);
 }
+
+#[test]
+fn stop_all_stops_unrequired_services_first_in_load_order_as_dinit() {
+    // dinit's shutdown walks the services in load order but only stops
+    // those that nothing requires any more; a service still held (p, q)
+    // stops when its holder lets go of it, so it joins the last-in-first-
+    // out transition queue after them. Real dinit prints q, r, boot, p.
+    let mut w = World::new();
+    w.load(
+        internal("boot")
+            .depends(DepKind::WaitsFor, "p")
+            .depends(DepKind::WaitsFor, "q"),
+    );
+    w.load(proc("p"));
+    w.load(internal("q"));
+    w.load(internal("r").depends(DepKind::Hard, "p"));
+    w.cmd("boot", START).unwrap();
+    w.cmd("r", START).unwrap();
+    w.seen.clear();
+    w.stop_all();
+    w.settle(secs(5.0));
+    assert_eq!(order(&w, ServiceEvent::Stopped), ["q", "r", "boot", "p"]);
+}

@@ -264,6 +264,13 @@ impl Engine {
 
     /// Stops every service (shutdown): unpins, clears every active mark and
     /// refuses further starts.
+    ///
+    /// As dinit: in load order, a service that nothing else requires once
+    /// its own mark is gone starts stopping at once (not through the
+    /// queue); one that is still required is left alone here and stops
+    /// when its last holder lets go of it during propagation. So services
+    /// only reached through their dependents join the transition queue
+    /// after the unrequired ones, which decides the order of the stops.
     pub fn stop_all(&mut self, now: Time) {
         self.now = now;
         self.shutting_down = true;
@@ -272,10 +279,15 @@ impl Engine {
             let r = self.rec_mut(id);
             r.pin_started = false;
             r.pin_stopped = false;
-            r.target = State::Stopped;
-            self.drop_explicit(id);
-            // At once, in load order (as dinit), not through the queue.
-            self.do_stop(id);
+            if r.explicit {
+                r.explicit = false;
+                r.required_by = r.required_by.saturating_sub(1);
+            }
+            if r.required_by == 0 {
+                r.target = State::Stopped;
+                self.push(Work::SyncHolds(id));
+                self.do_stop(id);
+            }
         }
         self.run_queue();
     }
