@@ -248,6 +248,12 @@ pub struct ServiceSpec {
     /// A listening Unix socket passed as fd 3 (LISTEN_FDS protocol).
     /// Boxed: few services have one, and every spec carries the field.
     pub socket: Option<Box<SocketSpec>>,
+    /// The process gets a fresh connection to braid's control server (one
+    /// end of a socket pair; see `Runtime::set_control_connector`), at the
+    /// lowest fd from 3 not taken by the activation socket or the readiness
+    /// fd, its number in this environment variable. Given to the main
+    /// process, and to a scripted service's stop command.
+    pub control_fd_var: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +291,7 @@ impl ServiceSpec {
             chain_to: None,
             flags: Flags::default(),
             socket: None,
+            control_fd_var: None,
         }
     }
 

@@ -288,7 +288,7 @@ fn run(rt: &mut Runtime, shared: &Shared) -> i32 {
 }
 
 /// Engine events → console lines and client events; engine log lines →
-/// the console; chain-to loads; SIGTERM/SIGINT/SIGUSR1.
+/// the console; `pass-cs-fd` connections; chain-to loads; SIGTERM/SIGINT.
 fn install_callbacks(rt: &mut Runtime, shared: &Shared) {
     let s = shared.clone();
     rt.add_listener(move |rt: &mut Runtime, n: &Notification| on_service_event(&s, rt, n));
@@ -298,6 +298,8 @@ fn install_callbacks(rt: &mut Runtime, shared: &Shared) {
             d.console.engine_line(line.level, &line.text);
         }
     });
+    let s = shared.clone();
+    rt.set_control_connector(move |rt: &mut Runtime, _| server::passed_connection(rt, &s));
     let s = shared.clone();
     rt.set_loader(move |rt: &mut Runtime, name: &str| {
         let mut d = s.borrow_mut();

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -109,33 +109,56 @@ fn accept_all(rt: &mut Runtime, shared: &Shared, listener: &UnixListener, spare:
         if !peer_allowed(&stream) || stream.set_nonblocking(true).is_err() {
             continue;
         }
-        let fd = stream.as_raw_fd();
-        let cid = {
-            let mut d = shared.borrow_mut();
-            d.next_conn += 1;
-            let cid = d.next_conn;
-            d.conns.insert(cid, Connection::new(stream));
-            cid
-        };
-        let handler_shared = shared.clone();
-        let registered = rt.register_fd(
-            fd,
-            Interest::READABLE | Interest::WRITABLE,
-            move |rt: &mut Runtime, _: SourceToken, _| {
-                connection::on_ready(&handler_shared, rt, cid)
-            },
-        );
-        match registered {
-            Ok(token) => {
-                if let Some(c) = shared.borrow_mut().conns.get_mut(&cid) {
-                    c.token = Some(token);
-                }
+        let _ = serve(rt, shared, stream);
+    }
+}
+
+/// Serves an accepted (non-blocking) connection like any other client's;
+/// on error the connection is closed.
+fn serve(rt: &mut Runtime, shared: &Shared, stream: UnixStream) -> io::Result<()> {
+    let fd = stream.as_raw_fd();
+    let cid = {
+        let mut d = shared.borrow_mut();
+        d.next_conn += 1;
+        let cid = d.next_conn;
+        d.conns.insert(cid, Connection::new(stream));
+        cid
+    };
+    let handler_shared = shared.clone();
+    let registered = rt.register_fd(
+        fd,
+        Interest::READABLE | Interest::WRITABLE,
+        move |rt: &mut Runtime, _: SourceToken, _| connection::on_ready(&handler_shared, rt, cid),
+    );
+    match registered {
+        Ok(token) => {
+            if let Some(c) = shared.borrow_mut().conns.get_mut(&cid) {
+                c.token = Some(token);
             }
-            Err(_) => {
-                shared.borrow_mut().conns.remove(&cid);
-            }
+            Ok(())
+        }
+        Err(e) => {
+            shared.borrow_mut().conns.remove(&cid);
+            Err(e)
         }
     }
+}
+
+/// `pass-cs-fd`: a connection made for a service's process, served as if
+/// accepted from the socket (no peer check: braid hands it out itself).
+/// Both ends are non-blocking, as dinit makes them (its client clears the
+/// flag on its end); the process's end stays close-on-exec here, and the
+/// launch places it without that flag.
+pub fn passed_connection(rt: &mut Runtime, shared: &Shared) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+    )?;
+    serve(rt, shared, UnixStream::from(ours))?;
+    Ok(theirs)
 }
 
 /// Only the user running the daemon, and root, may control it.

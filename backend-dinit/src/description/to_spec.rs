@@ -1,7 +1,7 @@
 //! Translating a [`ServiceDescription`] into braid's [`ServiceSpec`].
 //!
 //! Settings with no counterpart in `ServiceSpec` (console options, cgroup,
-//! ioprio, oom-score-adj, utmp entries, log file ownership, `pass-cs-fd`,
+//! ioprio, oom-score-adj, utmp entries, log file ownership,
 //! `kill-all-on-stop`, `starts-rwfs`/`starts-log`, variables an env-file
 //! unsets) stay in the description for the daemon to read there.
 
@@ -156,8 +156,16 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
             gid: desc.socket_gid,
         }));
     }
+    // dinit passes it to the start command (and a scripted service's stop
+    // command); services without a process never launch one.
+    if o.pass_cs_fd {
+        spec.control_fd_var = Some(CONTROL_FD_VAR.to_string());
+    }
     spec
 }
+
+/// Where a `pass-cs-fd` service finds its control connection's fd number.
+pub const CONTROL_FD_VAR: &str = "DINIT_CS_FD";
 
 fn limit(l: Limit) -> LimitValue {
     match l {

@@ -177,6 +177,13 @@ impl Runtime {
             None => None,
         };
 
+        let control = match &spec.control_fd_var {
+            Some(var) if main || (role == Role::Stop && spec.kind == Kind::Scripted) => {
+                Some((self.control_connection(service)?, var))
+            }
+            _ => None,
+        };
+
         let mut launch =
             Launch::service(spec, role, extra_args, &self.base_env).ok_or(LaunchFailure {
                 stage: LaunchStage::DoExec,
@@ -203,8 +210,14 @@ impl Runtime {
         if let (Some(fd), true) = (self.sockets.get(&service), main) {
             launch.socket(fd.as_fd());
         }
+        if let Some((fd, var)) = &control {
+            launch.control(fd.as_fd(), var.as_str());
+        }
         let pending = launch.start()?;
         drop(launch);
+        // The process has its copy; the backend sees the connection close
+        // when every process holding it is gone.
+        drop(control);
 
         let pid = pending.pid;
         self.children.insert(pid, service, role);
@@ -229,6 +242,24 @@ impl Runtime {
             self.launched(slot);
         }
         Ok(())
+    }
+
+    /// A new control connection from the backend's connector.
+    fn control_connection(&mut self, service: ServiceId) -> Result<OwnedFd, LaunchFailure> {
+        let failure = |errno| LaunchFailure {
+            stage: LaunchStage::SetupControlSocket,
+            errno,
+        };
+        let Some(mut connector) = self.control_connector.take() else {
+            return Err(failure(Errno::ENOTSUP));
+        };
+        let made = connector(self, service);
+        self.control_connector.get_or_insert(connector);
+        made.map_err(|e| {
+            failure(Errno::from_raw(
+                e.raw_os_error().unwrap_or(Errno::EIO as i32),
+            ))
+        })
     }
 
     fn watch_readiness(&mut self, service: ServiceId, fd: OwnedFd) {

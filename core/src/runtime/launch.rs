@@ -78,6 +78,7 @@ pub struct Launch<'fd> {
     stdout_only: bool,
     notify: Option<(BorrowedFd<'fd>, NotifyTarget)>,
     socket: Option<BorrowedFd<'fd>>,
+    control: Option<(BorrowedFd<'fd>, String)>,
     reset_sigpipe: bool,
 }
 
@@ -115,6 +116,7 @@ impl<'fd> Launch<'fd> {
             stdout_only: false,
             notify: None,
             socket: None,
+            control: None,
             reset_sigpipe: true,
         }
     }
@@ -217,6 +219,15 @@ impl<'fd> Launch<'fd> {
         self
     }
 
+    /// Passes one end of a control connection at the lowest fd from 3 that
+    /// the activation socket and the readiness fd leave free, and puts its
+    /// number in the environment variable `var`. The fd keeps its status
+    /// flags (a non-blocking socket stays non-blocking).
+    pub fn control(&mut self, conn: BorrowedFd<'fd>, var: impl Into<String>) -> &mut Self {
+        self.control = Some((conn, var.into()));
+        self
+    }
+
     /// Whether the child gets the default SIGPIPE action even when braid
     /// ignores SIGPIPE (true by default; dinit's children inherit "ignored").
     pub fn reset_sigpipe(&mut self, reset: bool) -> &mut Self {
@@ -253,6 +264,7 @@ impl<'fd> Launch<'fd> {
             stdout_only: self.stdout_only,
             notify: self.notify.as_ref().map(|(fd, _)| fd.as_raw_fd()),
             socket: self.socket.as_ref().map(AsRawFd::as_raw_fd),
+            control: self.control.as_ref().map(|(fd, _)| fd.as_raw_fd()),
         };
 
         let mut all = MaybeUninit::<libc::sigset_t>::uninit();
@@ -325,8 +337,20 @@ impl<'fd> Launch<'fd> {
             }
         }
 
+        let control_fd = self.control.as_ref().map(|_| {
+            let first = if self.socket.is_some() { 4 } else { 3 };
+            if notify_fd == Some(first) {
+                first + 1
+            } else {
+                first
+            }
+        });
+
         let mut env = self.env.clone();
         if let (Some((_, NotifyTarget::EnvVar(var))), Some(n)) = (&self.notify, notify_fd) {
+            env.insert(var.into(), n.to_string().into());
+        }
+        if let (Some((_, var)), Some(n)) = (&self.control, control_fd) {
             env.insert(var.into(), n.to_string().into());
         }
         if self.socket.is_some() {
@@ -403,6 +427,7 @@ impl<'fd> Launch<'fd> {
             log_file,
             devnull,
             notify_fd,
+            control_fd,
             rlimits,
             nice: self.nice,
             groups: self.credentials.groups.clone(),
@@ -557,6 +582,8 @@ struct Prepared {
     log_file: Option<(CString, libc::mode_t)>,
     devnull: Option<OwnedFd>,
     notify_fd: Option<i32>,
+    /// Where the control connection goes (`Launch::control`).
+    control_fd: Option<i32>,
     rlimits: Vec<(Resource, Option<libc::rlim_t>, Option<libc::rlim_t>)>,
     nice: Option<i32>,
     groups: Option<Vec<u32>>,
@@ -576,6 +603,7 @@ struct ChildFds {
     stdout_only: bool,
     notify: Option<RawFd>,
     socket: Option<RawFd>,
+    control: Option<RawFd>,
 }
 
 /// Reports a failed step to the parent and exits.
@@ -631,6 +659,9 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
         if fds.socket.is_some() {
             high_from = high_from.max(4);
         }
+        if let Some(n) = p.control_fd {
+            high_from = high_from.max(n + 1);
+        }
         let lift = |fd: RawFd, status: RawFd| -> RawFd {
             let new = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high_from);
             if new < 0 {
@@ -644,6 +675,7 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
         let stdout = fds.stdout.map(|fd| lift(fd, status));
         let notify = fds.notify.map(|fd| lift(fd, status));
         let socket = fds.socket.map(|fd| lift(fd, status));
+        let control = fds.control.map(|fd| lift(fd, status));
 
         if let (Some(fd), Some(n)) = (notify, p.notify_fd) {
             if libc::dup2(fd, n) < 0 {
@@ -657,6 +689,11 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
         }
         if p.listen_pid.is_some() {
             write_pid(p.listen_pid_ptr, libc::getpid());
+        }
+        if let (Some(fd), Some(n)) = (control, p.control_fd) {
+            if libc::dup2(fd, n) < 0 {
+                child_fail(status, LaunchStage::SetupControlSocket, errno());
+            }
         }
 
         if let Some(dir) = &p.working_dir {

@@ -29,6 +29,9 @@
 //!   the engine's log lines (stderr by default).
 //! - **in-memory logs** (`log_buffer`, `clear_log_buffer`) of services whose
 //!   output is `Output::Buffer`.
+//! - **a control connector** (`set_control_connector`), asked for the
+//!   process's end of a new control connection whenever a service whose
+//!   spec has `control_fd_var` is launched.
 //!
 //! - **a process record** (`record_processes`): a file naming the
 //!   processes braid launched, so that the next braid on the session can
@@ -165,6 +168,9 @@ pub type SignalHandler = Box<dyn FnMut(&mut Runtime, Signal)>;
 pub type LogSink = Box<dyn FnMut(&Engine, &LogLine)>;
 /// Loads the named service into the engine (it must not be loaded yet).
 pub type Loader = Box<dyn FnMut(&mut Runtime, &str) -> Result<ServiceId, String>>;
+/// Opens a control connection for a process of the service, serves the
+/// backend's end, and returns the process's end (close-on-exec in braid).
+pub type ControlConnector = Box<dyn FnMut(&mut Runtime, ServiceId) -> io::Result<OwnedFd>>;
 
 /// Counters, for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -234,6 +240,7 @@ pub struct Runtime {
     signal_handlers: HashMap<Signal, Option<SignalHandler>>,
     log_sink: Option<LogSink>,
     loader: Option<Loader>,
+    control_connector: Option<ControlConnector>,
     pending_events: VecDeque<Event>,
     exit_code: Option<i32>,
     exit_when_stopped: Option<i32>,
@@ -307,6 +314,7 @@ impl Runtime {
             signal_handlers,
             log_sink: None,
             loader: None,
+            control_connector: None,
             pending_events: VecDeque::new(),
             exit_code: None,
             exit_when_stopped: None,
@@ -530,6 +538,16 @@ impl Runtime {
         loader: impl FnMut(&mut Runtime, &str) -> Result<ServiceId, String> + 'static,
     ) {
         self.loader = Some(Box::new(loader));
+    }
+
+    /// Sets what makes the control connections passed to services whose
+    /// spec has `control_fd_var`. Without one, launching such a service
+    /// fails at the control socket stage.
+    pub fn set_control_connector(
+        &mut self,
+        connector: impl FnMut(&mut Runtime, ServiceId) -> io::Result<OwnedFd> + 'static,
+    ) {
+        self.control_connector = Some(Box::new(connector));
     }
 
     // ----- running -----
