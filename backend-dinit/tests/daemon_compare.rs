@@ -395,7 +395,9 @@ fn dependency_start_order() {
 
 /// The order of the stop lines at a shutdown: services nothing requires go
 /// first (in load order, handled last-in-first-out), the ones they held
-/// follow as they are let go; a process is announced once reaped.
+/// follow as they are let go; a process is announced once reaped; a hard
+/// dependent that let go and has nothing running does not keep its
+/// dependency (c stops before a).
 #[test]
 fn shutdown_stop_order() {
     let mixed = [
@@ -433,6 +435,24 @@ fn shutdown_stop_order() {
             Wait("boot", "STARTED"),
             Ctl(&["start", "r"]),
             Ctl(&["start", "s"]),
+        ],
+    );
+    let let_go = [
+        ("boot", "type = internal\n"),
+        ("a", "type = internal\ndepends-on = c\n"),
+        ("b", "type = internal\nwaits-for = c\n"),
+        ("c", "type = internal\n"),
+        ("z", "type = internal\n"),
+    ];
+    compare(
+        &let_go,
+        &[],
+        &[
+            Wait("boot", "STARTED"),
+            Ctl(&["start", "c"]),
+            Ctl(&["start", "z"]),
+            Ctl(&["start", "a"]),
+            Ctl(&["start", "b"]),
         ],
     );
 }

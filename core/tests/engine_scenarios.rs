@@ -1282,3 +1282,55 @@ fn stop_all_stops_unrequired_services_first_in_load_order_as_dinit() {
     w.settle(secs(5.0));
     assert_eq!(order(&w, ServiceEvent::Stopped), ["q", "r", "boot", "p"]);
 }
+
+#[test]
+fn a_dependent_that_let_go_and_stops_at_once_does_not_keep_its_dependency() {
+    // dinit: a stopping service waits for its hard dependents only while
+    // they hold it. `a` lets go of `c` as soon as nothing requires it; when
+    // `b` (a waits-for dependent) stops, `c` is looked at again and goes
+    // before `a`, which has nothing to wait for. Real dinit prints b, c, a,
+    // z, boot.
+    let mut w = World::new();
+    w.load(internal("boot"));
+    w.load(internal("c"));
+    w.load(internal("z"));
+    w.load(internal("a").depends(DepKind::Hard, "c"));
+    w.load(internal("b").depends(DepKind::WaitsFor, "c"));
+    for n in ["boot", "c", "z", "a", "b"] {
+        w.cmd(n, START).unwrap();
+    }
+    w.seen.clear();
+    w.stop_all();
+    w.settle(secs(5.0));
+    assert_eq!(
+        order(&w, ServiceEvent::Stopped),
+        ["b", "c", "a", "z", "boot"]
+    );
+}
+
+#[test]
+fn a_dependent_with_a_process_keeps_its_dependency_until_it_is_down() {
+    // The same with `a` a process that takes a while to exit: dinit would
+    // stop `c` before `a` has exited (b, c, a); braid keeps `c` until then.
+    let mut w = World::new();
+    w.load(internal("boot"));
+    w.load(proc("c"));
+    w.load(proc("a").depends(DepKind::Hard, "c"));
+    w.load(internal("b").depends(DepKind::WaitsFor, "c"));
+    w.behave(
+        "a",
+        Behaviour {
+            stop_delay: Some(secs(0.5)),
+            ..Default::default()
+        },
+    );
+    for n in ["boot", "c", "a", "b"] {
+        w.cmd(n, START).unwrap();
+    }
+    w.seen.clear();
+    w.stop_all();
+    w.advance(secs(0.2));
+    assert!(w.signals_to("c").is_empty(), "c waits for a's exit");
+    w.settle(secs(5.0));
+    assert_eq!(order(&w, ServiceEvent::Stopped), ["b", "boot", "a", "c"]);
+}

@@ -529,14 +529,25 @@ impl Engine {
     }
 
     /// Enters Stopping and stops hard dependents; the service's own stop
-    /// action follows once they are down.
+    /// action follows once they are down. As dinit: it joins the transition
+    /// queue now only if no hard dependent is up; otherwise the next
+    /// dependent (of any kind) to reach Stopped queues it, and it stops if
+    /// no hard dependent keeps it by then (see `dependent_is_down`).
     pub(super) fn begin_stopping(&mut self, id: ServiceId) {
         self.set_state(id, State::Stopping);
         let r = self.rec_mut(id);
         r.waiting_dependents = true;
         r.dependents_scanned = 0;
+        let dependents_down = self.rec(id).dependents.iter().all(|b| {
+            let dr = self.rec(b.from);
+            !self.edge(*b).kind.is_hard()
+                || dr.state == State::Stopped
+                || (dr.state == State::Starting && dr.waiting_deps)
+        });
         self.stop_dependents(id);
-        self.push(Work::CheckDependents(id));
+        if dependents_down {
+            self.push(Work::CheckDependents(id));
+        }
     }
 
     /// Hard dependents of a stopping service stop too. If the service is
@@ -665,8 +676,13 @@ impl Engine {
     }
 
     /// Whether this link no longer keeps its target from stopping. A hard
-    /// dependent that still runs blocks it, whether or not it still holds
-    /// it (it lets go as soon as nothing requires it, before it is down).
+    /// dependent that is up blocks it while it holds it. One that let go
+    /// (nothing requires it any more) but is not down yet blocks it only
+    /// while it has a process or a stop command to run: dinit lets the
+    /// dependency stop then (its check looks at the hold alone). For a
+    /// dependent that stops at once that changes only the order of the
+    /// stops; otherwise it would take the dependency away while the
+    /// dependent's process still runs, which braid does not copy.
     fn dependent_is_down(&self, b: Backlink) -> bool {
         // A milestone matters only until it has started: a dependent still
         // waiting for it is not running, one past it no longer cares.
@@ -678,7 +694,12 @@ impl Engine {
         match dr.state {
             State::Stopped => true,
             State::Starting => dr.waiting_deps,
-            State::Started | State::Stopping => false,
+            State::Started | State::Stopping => {
+                // Nothing to wait for: no process now and no stop command.
+                let stops_at_once =
+                    !dr.procs.main_alive() && !dr.procs.stop_running && dr.spec.stop.is_none();
+                !e.holding && stops_at_once
+            }
         }
     }
 
