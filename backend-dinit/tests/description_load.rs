@@ -156,7 +156,8 @@ fn process_service_maps_onto_the_spec() {
         spec.output,
         Output::File {
             path: PathBuf::from("/srv/web.log"),
-            mode: 0o640
+            mode: 0o640,
+            rotate: None,
         }
     );
     assert_eq!(spec.rlimits.len(), 2);

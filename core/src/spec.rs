@@ -180,13 +180,27 @@ pub enum Output {
     /// /dev/null.
     #[default]
     Discard,
-    /// Appended to a file, created with this mode.
-    File { path: PathBuf, mode: u32 },
+    /// Appended to a file, created with this mode. With `rotate`, braid
+    /// writes the file itself and rotates it by size.
+    File {
+        path: PathBuf,
+        mode: u32,
+        rotate: Option<Rotation>,
+    },
     /// Kept in memory, up to `size` bytes.
     Buffer { size: usize },
     /// A pipe read by the service that names this one in `input_from`.
     /// The pipe outlives restarts of either end.
     Pipe,
+}
+
+/// How a log file is rotated (see `runtime::logfile::RotatingFile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// A file is rotated once it holds this many bytes (at least 1).
+    pub size: u64,
+    /// How many old files are kept (at least 1).
+    pub count: u32,
 }
 
 /// Small behaviour switches.

@@ -44,6 +44,9 @@ pub struct Connection {
     out_pos: usize,
     handles: BTreeMap<Handle, ServiceId>,
     pub listen_env: bool,
+    /// The service whose log buffer this connection follows (braid's
+    /// `BraidFollowLog`).
+    pub follows: Option<ServiceId>,
     /// A bad request was answered: close once the output is sent.
     closing: bool,
     /// Writing failed, or the output grew too large: drop now.
@@ -60,6 +63,7 @@ impl Connection {
             out_pos: 0,
             handles: BTreeMap::new(),
             listen_env: false,
+            follows: None,
             closing: false,
             dead: false,
         }
@@ -401,6 +405,7 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 if let Some(c) = shared.borrow_mut().conns.get_mut(&cid) {
                     c.drop_handles_of(id);
                 }
+                super::follow::end(shared, rt, id);
                 reply(Reply::Ack);
             } else {
                 reply(Reply::Nak);
@@ -634,6 +639,7 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
                 c.send_reply(&Reply::Ack);
             }
         }
+        Request::BraidFollowLog { name } => super::follow::start(shared, rt, cid, &name),
     }
 }
 

@@ -10,6 +10,7 @@
 mod connection;
 mod console;
 mod environment;
+mod follow;
 mod options;
 mod server;
 mod services;
@@ -292,6 +293,7 @@ fn run(rt: &mut Runtime, shared: &Shared) -> i32 {
 fn install_callbacks(rt: &mut Runtime, shared: &Shared) {
     let s = shared.clone();
     rt.add_listener(move |rt: &mut Runtime, n: &Notification| on_service_event(&s, rt, n));
+    follow::install(rt, shared);
     let s = shared.clone();
     rt.set_log_sink(move |_, line| {
         if let Ok(mut d) = s.try_borrow_mut() {

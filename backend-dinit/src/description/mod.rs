@@ -8,6 +8,7 @@
 //!
 //! [`ServiceSpec`]: braid_core::spec::ServiceSpec
 
+pub mod braid_meta;
 mod envfile;
 pub mod lookup;
 mod parse;
@@ -205,6 +206,8 @@ pub struct ServiceDescription {
     pub logfile_uid: Option<UserSetting>,
     pub logfile_gid: Option<u32>,
     pub log_buffer_size: u32,
+    /// braid's `@meta braid-logfile-rotate` (see `braid_meta`).
+    pub logfile_rotation: Option<braid_core::spec::Rotation>,
 
     pub options: Options,
     /// 0 means `none`.
@@ -268,6 +271,7 @@ impl ServiceDescription {
             logfile_uid: None,
             logfile_gid: None,
             log_buffer_size: 4096,
+            logfile_rotation: None,
             options: Options::default(),
             term_signal: nix::sys::signal::Signal::SIGTERM as i32,
             restart: RestartSetting::Yes,

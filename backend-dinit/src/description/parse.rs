@@ -201,7 +201,17 @@ impl Parser<'_> {
                         "include" | "include-opt" => {
                             self.include(stack, &name, &line, rest_at, pos)?
                         }
-                        "meta" => self.desc.meta.push(line[rest_at..].trim().to_string()),
+                        "meta" => {
+                            let meta = line[rest_at..].trim().to_string();
+                            match super::braid_meta::logfile_rotation(&meta) {
+                                Some(Ok(rotation)) => self.desc.logfile_rotation = Some(rotation),
+                                Some(Err(message)) => {
+                                    self.diag.problem(Problem::AtLine { pos, message })
+                                }
+                                None => {}
+                            }
+                            self.desc.meta.push(meta);
+                        }
                         _ => return Err(self.fatal("bad meta command", Some(pos), None)),
                     }
                 }

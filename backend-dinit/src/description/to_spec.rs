@@ -130,6 +130,7 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
             LogType::File => Output::File {
                 path: working_dir.join(&desc.logfile),
                 mode: desc.logfile_perms as u32,
+                rotate: desc.logfile_rotation,
             },
             LogType::Buffer => Output::Buffer {
                 size: desc.log_buffer_size as usize,

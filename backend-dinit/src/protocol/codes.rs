@@ -33,6 +33,10 @@ pub mod cmd {
     pub const LISTENENV: u8 = 27;
     pub const SERVICESTATUS6: u8 = 28;
     pub const ENABLE_SERVICE_V7: u8 = 29;
+    /// braid's own: follow a service's log buffer (see
+    /// `Request::BraidFollowLog`). Far above dinit's codes, which it
+    /// allocates upward from 0; dinit answers it BADREQ.
+    pub const BRAID_FOLLOWLOG: u8 = 240;
 }
 
 /// Reply packet types (all below 100).

@@ -127,6 +127,15 @@ pub enum Request {
         from: Handle,
         to: Handle,
     },
+    /// braid only: follow the log buffer of the loaded service `name`,
+    /// without holding a handle (so it does not keep the service loaded).
+    /// Answered NOSERVICE, NAK (no log buffer) or SERVICE_LOG with the
+    /// buffer's contents; then every later SERVICE_LOG packet carries what
+    /// the service wrote since the previous one. The daemon closes the
+    /// connection when the service is unloaded.
+    BraidFollowLog {
+        name: Vec<u8>,
+    },
 }
 
 impl Request {
@@ -164,6 +173,7 @@ impl Request {
             ListenEnv => cmd::LISTENENV,
             ServiceStatus6 { .. } => cmd::SERVICESTATUS6,
             EnableServiceV7 { .. } => cmd::ENABLE_SERVICE_V7,
+            BraidFollowLog { .. } => cmd::BRAID_FOLLOWLOG,
         }
     }
 
@@ -176,7 +186,9 @@ impl Request {
         match self {
             QueryVersion | ListServices | QueryLoadMech | ListServices5 | ListenEnv => {}
             GetAllEnv => out.push(0),
-            FindService { name } | LoadService { name } => put_string(out, name),
+            FindService { name } | LoadService { name } | BraidFollowLog { name } => {
+                put_string(out, name)
+            }
             SetEnv { var } => put_string(out, var),
             StartService { flags, handle }
             | StopService { flags, handle }
@@ -239,16 +251,16 @@ impl Request {
         let code = r.u8()?;
         let req = match code {
             cmd::QUERYVERSION => QueryVersion,
-            cmd::FINDSERVICE | cmd::LOADSERVICE => {
+            cmd::FINDSERVICE | cmd::LOADSERVICE | cmd::BRAID_FOLLOWLOG => {
                 let name = read_string(&mut r)?;
                 if !valid_service_name(name) {
                     return Err(DecodeError::Malformed("invalid service name"));
                 }
                 let name = name.to_vec();
-                if code == cmd::FINDSERVICE {
-                    FindService { name }
-                } else {
-                    LoadService { name }
+                match code {
+                    cmd::FINDSERVICE => FindService { name },
+                    cmd::LOADSERVICE => LoadService { name },
+                    _ => BraidFollowLog { name },
                 }
             }
             cmd::STARTSERVICE | cmd::STOPSERVICE | cmd::WAKESERVICE | cmd::RELEASESERVICE => {

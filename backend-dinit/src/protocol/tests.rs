@@ -231,6 +231,12 @@ fn other_requests() {
         },
         &[22, 0, 3, 0, 0, 0],
     );
+    check_request(
+        Request::BraidFollowLog {
+            name: b"web".to_vec(),
+        },
+        &[240, 3, 0, b'w', b'e', b'b'],
+    );
 }
 
 #[test]
@@ -619,6 +625,9 @@ fn round_trip_of_every_request() {
             dep_type: DependencyType::WaitsFor,
             from: 15,
             to: 16,
+        },
+        Request::BraidFollowLog {
+            name: b"svc".to_vec(),
         },
     ];
     // Pipelined: decode one after another from a single buffer.

@@ -5,6 +5,7 @@ use super::config::{self, Config};
 use super::message::{errno_of, info, pause, retry, warn, warn_sys};
 use super::timestamp::add_secs;
 use crate::supervise::Tai64N;
+use braid_core::runtime::logfile::SizeLimit;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::Pid;
@@ -335,13 +336,11 @@ impl LogDir {
     /// rotates as runit does; returns how many bytes were taken.
     fn write_some(&mut self, s: &[u8]) -> usize {
         let size_max = self.config.size_max;
-        let mut len = s.len();
-        if size_max > 0 {
-            if self.size >= size_max {
-                self.rotate();
-            }
-            len = len.min(usize::try_from(size_max - self.size).unwrap_or(usize::MAX));
+        let limit = SizeLimit(size_max);
+        if limit.is_full(self.size) {
+            self.rotate();
         }
+        let len = limit.fits(self.size, s.len());
         let name = self.name.clone();
         let written = loop {
             let Some(file) = self.current.as_mut() else {

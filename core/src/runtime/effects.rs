@@ -16,7 +16,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getpgid, Pid};
 
 use super::launch::{Launch, NotifyTarget, Stdin, Stdout};
-use super::output::{BufferSink, OutputPipe};
+use super::logfile::RotatingFile;
+use super::output::{LogBuffer, OutputPipe, ReadSink, Store};
 use super::{BufferState, Runtime, Source};
 use crate::engine::{
     Command, Daemon, Effect, Event, LaunchFailure, LaunchStage, LogLevel, LogLine, Notification,
@@ -108,41 +109,46 @@ impl Runtime {
                 slot.insert(OutputPipe::new(false).map_err(fd_err(LaunchStage::SetupStdinOutErr))?);
             }
         }
-        match spec.output {
+        match &spec.output {
             Output::Pipe if !self.pipes.contains_key(&service) => {
                 let pipe = OutputPipe::new(false).map_err(fd_err(LaunchStage::SetupStdinOutErr))?;
                 self.pipes.insert(service, pipe);
             }
             Output::Buffer { size } => {
-                if !self.buffers.contains_key(&service) {
-                    let sink =
-                        BufferSink::new(size).map_err(fd_err(LaunchStage::SetupStdinOutErr))?;
-                    let fd = sink.pipe.read_end().as_raw_fd();
-                    let slot = self.add_source(Source::LogBuffer { service });
-                    let registry = self.poll.registry();
-                    let token = Token(slot + 1);
-                    if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE)
-                    {
-                        self.remove_source(slot);
-                        return Err(fd_err(LaunchStage::SetupStdinOutErr)(e));
-                    }
-                    self.buffers.insert(
-                        service,
-                        BufferState {
-                            sink,
-                            launched: false,
-                        },
-                    );
-                }
-                let state = self.buffers.get_mut(&service).expect("inserted above");
+                self.read_output(service, || ReadSink::memory(*size))
+                    .map_err(fd_err(LaunchStage::SetupStdinOutErr))?;
                 if main {
-                    state.sink.fill();
+                    self.fill_sink(service);
+                    let state = self.buffers.get_mut(&service).expect("made above");
+                    if state.sink.buffer().is_none() {
+                        // Reloaded from a rotated log file.
+                        state.sink.store = Store::Memory(LogBuffer::new(*size));
+                    }
                     if state.launched {
-                        if let Some(note) = &self.options.restart_note {
-                            state.sink.buffer.note_restart(note);
+                        if let (Some(note), Some(buffer)) =
+                            (&self.options.restart_note, state.sink.buffer_mut())
+                        {
+                            buffer.note_restart(note);
                         }
                     }
                     state.launched = true;
+                }
+            }
+            Output::File {
+                path,
+                mode,
+                rotate: Some(rotation),
+            } => {
+                let open = || RotatingFile::open(path, *mode, *rotation);
+                let made = self.read_output(service, || open().and_then(ReadSink::file));
+                let made_now = made.map_err(fd_err(LaunchStage::OpenLogFile))?;
+                if main && !made_now {
+                    // Reopened at each launch, as a process opens its log
+                    // file: a file removed meanwhile is started again.
+                    self.fill_sink(service);
+                    let file = open().map_err(fd_err(LaunchStage::OpenLogFile))?;
+                    let state = self.buffers.get_mut(&service).expect("made above");
+                    state.sink.store = Store::File(file);
                 }
             }
             _ => {}
@@ -197,11 +203,17 @@ impl Runtime {
         launch.stdout(match &spec.output {
             Output::Inherit => Stdout::Inherit,
             Output::Discard => Stdout::Null,
-            Output::File { path, mode } => Stdout::File {
+            Output::File {
+                path,
+                mode,
+                rotate: None,
+            } => Stdout::File {
                 path: path.clone(),
                 mode: *mode,
             },
-            Output::Buffer { .. } => Stdout::Fd(self.buffers[&service].sink.pipe.write_end()),
+            Output::Buffer { .. } | Output::File { .. } => {
+                Stdout::Fd(self.buffers[&service].sink.pipe.write_end())
+            }
             Output::Pipe => Stdout::Fd(self.pipes[&service].write_end()),
         });
         if let (Some((_, w)), Some(target)) = (&notify_pipe, notify) {
@@ -260,6 +272,40 @@ impl Runtime {
                 e.raw_os_error().unwrap_or(Errno::EIO as i32),
             ))
         })
+    }
+
+    /// Makes the pipe braid reads a service's output from, with `make`,
+    /// unless the service has one; whether it made it.
+    fn read_output(
+        &mut self,
+        service: ServiceId,
+        make: impl FnOnce() -> io::Result<ReadSink>,
+    ) -> io::Result<bool> {
+        if self.buffers.contains_key(&service) {
+            return Ok(false);
+        }
+        let sink = make()?;
+        let fd = sink.pipe.read_end().as_raw_fd();
+        let slot = self.add_source(Source::LogBuffer { service });
+        let token = Token(slot + 1);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+        {
+            self.remove_source(slot);
+            return Err(e);
+        }
+        self.buffers.insert(
+            service,
+            BufferState {
+                sink,
+                launched: false,
+                unsent: Vec::new(),
+                failing: false,
+            },
+        );
+        Ok(true)
     }
 
     fn watch_readiness(&mut self, service: ServiceId, fd: OwnedFd) {

@@ -28,7 +28,9 @@
 //!   service NAME: " in the log), and **a log sink** (`set_log_sink`), given
 //!   the engine's log lines (stderr by default).
 //! - **in-memory logs** (`log_buffer`, `clear_log_buffer`) of services whose
-//!   output is `Output::Buffer`.
+//!   output is `Output::Buffer`, and **an output tap** (`set_output_tap`,
+//!   `tap_output`) given what such services write as it is read, for
+//!   followers.
 //! - **a control connector** (`set_control_connector`), asked for the
 //!   process's end of a new control connection whenever a service whose
 //!   spec has `control_fd_var` is launched.
@@ -57,6 +59,7 @@ pub mod envdir;
 pub mod event_log;
 pub mod launch;
 pub mod leftovers;
+pub mod logfile;
 pub mod output;
 pub mod reaper;
 pub mod signals;
@@ -81,7 +84,7 @@ use crate::engine::{
     ServiceId, State, Time,
 };
 use leftovers::{Record, Sweeps};
-use output::{BufferSink, OutputPipe};
+use output::{OutputPipe, ReadSink};
 use reaper::Children;
 use signals::SignalPipe;
 use timers::Timers;
@@ -168,6 +171,8 @@ pub type SignalHandler = Box<dyn FnMut(&mut Runtime, Signal)>;
 pub type LogSink = Box<dyn FnMut(&Engine, &LogLine)>;
 /// Loads the named service into the engine (it must not be loaded yet).
 pub type Loader = Box<dyn FnMut(&mut Runtime, &str) -> Result<ServiceId, String>>;
+/// Given a tapped service's new output; returns whether it still wants it.
+pub type OutputTap = Box<dyn FnMut(ServiceId, &[u8]) -> bool>;
 /// Opens a control connection for a process of the service, serves the
 /// backend's end, and returns the process's end (close-on-exec in braid).
 pub type ControlConnector = Box<dyn FnMut(&mut Runtime, ServiceId) -> io::Result<OwnedFd>>;
@@ -196,7 +201,8 @@ enum Source {
         fd: OwnedFd,
         seen_data: bool,
     },
-    /// The read end of a service's in-memory log pipe.
+    /// The read end of a service's output pipe that braid reads (an
+    /// in-memory log or a rotated log file).
     LogBuffer { service: ServiceId },
     /// A backend's fd; the handler is out of its slot while it runs.
     Backend {
@@ -207,11 +213,15 @@ enum Source {
     },
 }
 
-/// A service's `Output::Buffer`: the sink and whether a process was
-/// launched into it before (to mark restarts).
+/// A service's `Output::Buffer` or rotated `Output::File`: the sink,
+/// whether a process was launched into it before (to mark restarts), what
+/// was read but not yet given to the output tap, and whether writing its
+/// file fails (reported once, when it starts failing).
 struct BufferState {
-    sink: BufferSink,
+    sink: ReadSink,
     launched: bool,
+    unsent: Vec<u8>,
+    failing: bool,
 }
 
 /// The event loop. See the module documentation.
@@ -231,6 +241,9 @@ pub struct Runtime {
     /// Children whose exec is not confirmed yet: pid → their status source.
     launching: HashMap<i32, usize>,
     buffers: HashMap<ServiceId, BufferState>,
+    output_tap: Option<OutputTap>,
+    /// Services whose output goes to `output_tap`.
+    tapped: std::collections::HashSet<ServiceId>,
     /// `Output::Pipe` pipes, by producer; kept for braid's lifetime.
     pipes: HashMap<ServiceId, OutputPipe>,
     /// Activation sockets, kept while the service is up.
@@ -307,6 +320,8 @@ impl Runtime {
             readiness: HashMap::new(),
             launching: HashMap::new(),
             buffers: HashMap::new(),
+            output_tap: None,
+            tapped: Default::default(),
             pipes: HashMap::new(),
             sockets: HashMap::new(),
             base_env: std::env::vars_os().collect(),
@@ -403,15 +418,72 @@ impl Runtime {
     /// What the service's processes wrote, for `Output::Buffer` services
     /// that have run (`None` otherwise). Reads the pipe first.
     pub fn log_buffer(&mut self, service: ServiceId) -> Option<&[u8]> {
-        let state = self.buffers.get_mut(&service)?;
-        state.sink.fill();
-        Some(state.sink.buffer.contents())
+        self.fill_sink(service);
+        let state = self.buffers.get(&service)?;
+        state.sink.buffer().map(|b| b.contents())
     }
 
     pub fn clear_log_buffer(&mut self, service: ServiceId) {
-        if let Some(state) = self.buffers.get_mut(&service) {
-            state.sink.fill();
-            state.sink.buffer.clear();
+        self.fill_sink(service);
+        if let Some(b) = self
+            .buffers
+            .get_mut(&service)
+            .and_then(|s| s.sink.buffer_mut())
+        {
+            b.clear();
+        }
+    }
+
+    /// Sets what is given the output of tapped services, at the end of
+    /// each turn (never from inside a handler) or on `deliver_output`.
+    pub fn set_output_tap(&mut self, tap: impl FnMut(ServiceId, &[u8]) -> bool + 'static) {
+        self.output_tap = Some(Box::new(tap));
+    }
+
+    /// Gives the output tap what `service` writes from now on (what was
+    /// read before and not yet delivered is delivered first), until the
+    /// tap says it no longer wants it.
+    pub fn tap_output(&mut self, service: ServiceId) {
+        self.deliver_output();
+        self.tapped.insert(service);
+    }
+
+    /// Gives the output tap what tapped services wrote and braid has read.
+    /// A handler calling this must not hold what the tap borrows.
+    pub fn deliver_output(&mut self) {
+        let Some(mut tap) = self.output_tap.take() else {
+            return;
+        };
+        let buffers = &mut self.buffers;
+        self.tapped
+            .retain(|service| match buffers.get_mut(service) {
+                Some(state) if !state.unsent.is_empty() => {
+                    let bytes = std::mem::take(&mut state.unsent);
+                    tap(*service, &bytes)
+                }
+                _ => true,
+            });
+        self.output_tap.get_or_insert(tap);
+    }
+
+    /// Reads a service's output pipe into its store (and for the tap),
+    /// logging when writing its file starts to fail.
+    fn fill_sink(&mut self, service: ServiceId) {
+        let Some(state) = self.buffers.get_mut(&service) else {
+            return;
+        };
+        let tap = self.tapped.contains(&service).then_some(&mut state.unsent);
+        match state.sink.fill(tap) {
+            Ok(()) => state.failing = false,
+            Err(_) if state.failing => {}
+            Err(e) => {
+                state.failing = true;
+                self.log(&LogLine {
+                    level: LogLevel::Error,
+                    service: Some(service),
+                    text: format!("cannot write the log file: {e}"),
+                });
+            }
         }
     }
 
@@ -662,6 +734,7 @@ impl Runtime {
         self.in_dispatch = false;
 
         self.execute_effects();
+        self.deliver_output();
         if let Some(code) = self.exit_when_stopped {
             if self.engine.all_stopped() {
                 self.exit_code.get_or_insert(code);
@@ -730,9 +803,8 @@ impl Runtime {
                 }
             }
             Some(Some(Source::LogBuffer { service })) => {
-                if let Some(state) = self.buffers.get_mut(service) {
-                    state.sink.fill();
-                }
+                let service = *service;
+                self.fill_sink(service);
             }
             Some(Some(Source::Backend { handler, .. })) => {
                 let Some(mut handler) = handler.take() else {
@@ -857,9 +929,7 @@ impl Runtime {
                 );
             }
             if role == crate::engine::Role::Main {
-                if let Some(state) = self.buffers.get_mut(&service) {
-                    state.sink.fill();
-                }
+                self.fill_sink(service);
                 if let Some(slot) = self.readiness.remove(&service) {
                     self.remove_source(slot);
                 }

@@ -1,12 +1,14 @@
 //! Where services' output goes when braid keeps hold of it: a pipe that
-//! outlives the processes at either end, and a bounded in-memory buffer fed
-//! from such a pipe.
+//! outlives the processes at either end, and what braid reads from such a
+//! pipe into a bounded in-memory buffer or a rotated log file.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
+use super::logfile::RotatingFile;
 
 /// A pipe braid holds both ends of, so that neither end ever sees EOF or
 /// SIGPIPE when the process at the other end exits: a restarted producer
@@ -86,34 +88,83 @@ impl LogBuffer {
     }
 }
 
-/// A service's output kept in memory: the pipe its processes write to and
-/// what has been read from it.
+/// Where a `ReadSink` keeps what it reads.
 #[derive(Debug)]
-pub struct BufferSink {
-    pub pipe: OutputPipe,
-    pub buffer: LogBuffer,
+pub enum Store {
+    /// In memory (`Output::Buffer`).
+    Memory(LogBuffer),
+    /// In a file braid rotates (`Output::File` with a rotation).
+    File(RotatingFile),
 }
 
-impl BufferSink {
-    pub fn new(capacity: usize) -> io::Result<BufferSink> {
-        Ok(BufferSink {
+/// A service's output that braid reads: the pipe its processes write to,
+/// and where what is read from it goes.
+#[derive(Debug)]
+pub struct ReadSink {
+    pub pipe: OutputPipe,
+    pub store: Store,
+}
+
+impl ReadSink {
+    /// Output kept in memory, up to `capacity` bytes.
+    pub fn memory(capacity: usize) -> io::Result<ReadSink> {
+        Ok(ReadSink {
             pipe: OutputPipe::new(true)?,
-            buffer: LogBuffer::new(capacity),
+            store: Store::Memory(LogBuffer::new(capacity)),
         })
     }
 
-    /// Reads everything the pipe holds into the buffer (the excess is read
-    /// and dropped, so writers never block on a full buffer).
-    pub fn fill(&mut self) {
+    /// Output written to `file`.
+    pub fn file(file: RotatingFile) -> io::Result<ReadSink> {
+        Ok(ReadSink {
+            pipe: OutputPipe::new(true)?,
+            store: Store::File(file),
+        })
+    }
+
+    pub fn buffer(&self) -> Option<&LogBuffer> {
+        match &self.store {
+            Store::Memory(b) => Some(b),
+            Store::File(_) => None,
+        }
+    }
+
+    pub fn buffer_mut(&mut self) -> Option<&mut LogBuffer> {
+        match &mut self.store {
+            Store::Memory(b) => Some(b),
+            Store::File(_) => None,
+        }
+    }
+
+    /// Reads everything the pipe holds into the store, and a copy into
+    /// `tap` when given. What does not fit a buffer is read and dropped (so
+    /// writers never block on a full buffer), as is what a file refuses:
+    /// the first such error is returned once the pipe is empty.
+    pub fn fill(&mut self, mut tap: Option<&mut Vec<u8>>) -> io::Result<()> {
         let mut chunk = [0u8; 4096];
+        let mut failed = Ok(());
         loop {
             match nix::unistd::read(self.pipe.read_end().as_raw_fd(), &mut chunk) {
                 Ok(0) => break,
-                Ok(n) => self.buffer.push(&chunk[..n]),
+                Ok(n) => {
+                    let bytes = &chunk[..n];
+                    if let Some(tap) = tap.as_deref_mut() {
+                        tap.extend_from_slice(bytes);
+                    }
+                    match &mut self.store {
+                        Store::Memory(b) => b.push(bytes),
+                        Store::File(f) => {
+                            if let (Err(e), Ok(())) = (f.write(bytes), &failed) {
+                                failed = Err(e);
+                            }
+                        }
+                    }
+                }
                 Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
         }
+        failed
     }
 }
 
@@ -156,12 +207,14 @@ mod tests {
 
     #[test]
     fn sink_reads_the_pipe() {
-        let mut sink = BufferSink::new(5).unwrap();
+        let mut sink = ReadSink::memory(5).unwrap();
         nix::unistd::write(sink.pipe.write_end(), b"0123456789").unwrap();
-        sink.fill();
-        assert_eq!(sink.buffer.contents(), b"01234");
+        sink.fill(None).unwrap();
+        assert_eq!(sink.buffer().unwrap().contents(), b"01234");
+        let mut tap = Vec::new();
         nix::unistd::write(sink.pipe.write_end(), b"more").unwrap();
-        sink.fill();
-        assert_eq!(sink.buffer.contents(), b"01234");
+        sink.fill(Some(&mut tap)).unwrap();
+        assert_eq!(sink.buffer().unwrap().contents(), b"01234");
+        assert_eq!(tap, b"more", "the tap gets what the buffer drops");
     }
 }

@@ -1,7 +1,8 @@
 //! A small client of the dinit control protocol, on the shared codec, for
 //! the inspection commands: list services, find one, read its log buffer,
-//! ask where descriptions are loaded from. Works with braid's dinit face
-//! and the real dinit. Every read is bounded by a timeout.
+//! ask where descriptions are loaded from, follow a log buffer (braid's
+//! daemon only). Works with braid's dinit face and the real dinit. Every
+//! read is bounded by a timeout, except a follower's wait for output.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -64,7 +65,10 @@ impl Client {
                     let mut chunk = [0u8; 4096];
                     let n = self.stream.read(&mut chunk)?;
                     if n == 0 {
-                        return Err(protocol_error("the daemon closed the connection"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "protocol error: the daemon closed the connection",
+                        ));
                     }
                     self.buf.extend_from_slice(&chunk[..n]);
                 }
@@ -117,6 +121,39 @@ impl Client {
         match self.request(&req, StatusVersion::V1)? {
             Reply::ServiceRecord { handle, .. } => Ok(Some(handle)),
             _ => Ok(None),
+        }
+    }
+
+    /// Starts following the log buffer of the loaded service `name` (a
+    /// request only braid's daemon knows): the buffer's contents, or
+    /// `None` when the service is not loaded or keeps no buffer. Then
+    /// `next_output` gives what it writes.
+    pub fn follow_log(&mut self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        let req = Request::BraidFollowLog {
+            name: name.as_bytes().to_vec(),
+        };
+        match self.request(&req, StatusVersion::V1)? {
+            Reply::ServiceLog { data, .. } => Ok(Some(data)),
+            Reply::BadReq => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the daemon cannot follow a log buffer (it is not braid's)",
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// The next output of the followed service, waiting as long as it
+    /// takes; `None` once the daemon closed the connection (it exited, or
+    /// the service was unloaded).
+    pub fn next_output(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.stream.set_read_timeout(None)?;
+        let next = self.reply(StatusVersion::V1);
+        self.stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        match next {
+            Ok(Reply::ServiceLog { data, .. }) => Ok(Some(data)),
+            Ok(_) => Err(protocol_error("unexpected packet while following")),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

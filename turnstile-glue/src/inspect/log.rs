@@ -2,6 +2,10 @@
 //! sink it uses — a runit `log/` service's svlogd directory (`current`), a
 //! dinit `logfile`, or a dinit `log-type = buffer` read over the control
 //! socket.
+//!
+//! `-f` keeps printing without polling: a file is watched with inotify
+//! (and reopened when rotated away), a buffer is followed with braid's
+//! `BraidFollowLog` request, over which braid's daemon pushes new output.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -20,7 +24,8 @@ pub struct LogArgs {
     pub service: String,
     #[command(flatten)]
     pub session: SessionArgs,
-    /// Keep printing what the service writes (files only).
+    /// Keep printing what the service writes: until interrupted, or (for a
+    /// log buffer) until the daemon exits or unloads the service.
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// How many of the last lines to show.
@@ -136,6 +141,16 @@ pub fn run(args: &LogArgs) -> i32 {
         eprintln!("braid log: no service called {:?}", args.service);
         return 1;
     };
+    if args.follow && sink_of(s) == Some(Sink::Buffer) {
+        return match follow_buffer(args.session.socket.as_deref(), &s.name, args.lines) {
+            Ok(()) => 0,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+            Err(e) => {
+                eprintln!("braid log: {e}");
+                1
+            }
+        };
+    }
     match recent(&g, args.session.socket.as_deref(), s, args.lines) {
         Ok((_, lines)) => {
             for l in lines {
@@ -147,16 +162,13 @@ pub fn run(args: &LogArgs) -> i32 {
             return 1;
         }
     }
-    if args.follow {
-        match sink_of(s) {
-            Some(Sink::File(path)) => {
-                if let Err(e) = follow(&path) {
-                    eprintln!("braid log: {}: {e}", path.display());
-                    return 1;
-                }
-            }
-            _ => {
-                eprintln!("braid log: -f needs a log file");
+    // A buffer was followed above; `recent` found a file otherwise.
+    if let (true, Some(Sink::File(path))) = (args.follow, sink_of(s)) {
+        match follow(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                eprintln!("braid log: {}: {e}", path.display());
                 return 1;
             }
         }
@@ -179,11 +191,14 @@ fn follow(path: &Path) -> io::Result<()> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::End(0))?;
     let mut out = io::stdout();
-    loop {
+    let mut copy = |file: &mut File| -> io::Result<()> {
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)?;
         out.write_all(&buf)?;
-        out.flush()?;
+        out.flush()
+    };
+    loop {
+        copy(&mut file)?;
         let events = inotify.read_events().map_err(errno)?;
         let replaced = events.iter().any(|e| {
             e.name.as_deref() == path.file_name()
@@ -191,7 +206,36 @@ fn follow(path: &Path) -> io::Result<()> {
                     .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
         });
         if replaced {
+            // What reached the old file before it was renamed comes first.
+            copy(&mut file)?;
             file = File::open(path)?;
         }
     }
+}
+
+/// Prints the last `n` lines of a service's log buffer, then what the
+/// service writes as braid's daemon pushes it, until the daemon closes the
+/// connection.
+fn follow_buffer(socket: Option<&Path>, name: &str, n: usize) -> io::Result<()> {
+    let socket = socket
+        .map(Path::to_path_buf)
+        .or_else(default_dinit_socket)
+        .ok_or_else(|| io::Error::other("no dinit control socket"))?;
+    let in_context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", socket.display()));
+    let mut c = Client::connect(&socket).map_err(in_context)?;
+    let Some(start) = c.follow_log(name).map_err(in_context)? else {
+        return Err(io::Error::other(format!(
+            "{name} is not loaded or keeps no log buffer"
+        )));
+    };
+    let mut out = io::stdout();
+    for l in tail_lines(&start, n) {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    while let Some(bytes) = c.next_output().map_err(in_context)? {
+        out.write_all(&bytes)?;
+        out.flush()?;
+    }
+    Ok(())
 }
