@@ -62,10 +62,15 @@ struct Seen {
     rest: Vec<String>,
 }
 
-/// While the gate waits for `slow`: connects to it, has `probe` launched,
-/// reads the probe's fds; then lets `slow` be ready and reads the gate to
-/// its end.
-fn while_gated(f: &Fixture, gate: &Path, slow: &Path) -> Result<Seen, String> {
+/// While the gate waits for its core service: connects to it, has
+/// `launch` start the probe service (it returns the probe's pid once it
+/// runs `sleep`), reads the probe's fds; then `release`s the core service
+/// and reads the gate to its end.
+fn while_gated(
+    gate: &Path,
+    launch: impl FnOnce() -> Result<i32, String>,
+    release: impl FnOnce() -> Result<(), String>,
+) -> Result<Seen, String> {
     let conn = poll(|| UnixStream::connect(gate).ok()).ok_or("the gate never listened")?;
     conn.set_read_timeout(Some(LIMIT))
         .map_err(|e| e.to_string())?;
@@ -75,22 +80,16 @@ fn while_gated(f: &Fixture, gate: &Path, slow: &Path) -> Result<Seen, String> {
         .next()
         .ok_or("gate closed before its greeting")?
         .map_err(|e| format!("reading the gate: {e}"))?;
-    let up = sv(f, &["up", "probe"]);
-    let pid = poll(|| {
-        let status = sv(f, &["status", "probe"]);
-        let at = status.find("run: probe: (pid ")? + "run: probe: (pid ".len();
-        status[at..].split(')').next()?.parse::<i32>().ok()
-    })
-    .ok_or_else(|| format!("probe never ran (sv up said {up:?})"))?;
-    // The run script has exec'd sleep once /proc shows it.
+    let pid = launch()?;
+    // The probe has exec'd sleep once /proc shows it.
     poll(|| {
         std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .ok()
-            .filter(|c| c.starts_with("sleep"))
+            .filter(|c| c.starts_with("sleep") || c.starts_with("/bin/sleep"))
     })
-    .ok_or("probe never exec'd sleep")?;
+    .ok_or("the probe never exec'd sleep")?;
     let probe_fds = open_fds(pid);
-    std::fs::write(slow.join("up"), "").map_err(|e| e.to_string())?;
+    release()?;
     let rest = lines
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("reading the gate: {e}"))?;
@@ -101,30 +100,20 @@ fn while_gated(f: &Fixture, gate: &Path, slow: &Path) -> Result<Seen, String> {
     })
 }
 
-#[test]
-fn no_descriptor_of_the_gate_reaches_a_service_launched_while_it_is_served() {
-    let f = Fixture::new("gfds");
-    let slow = service(
-        &f,
-        "slow",
-        "exec sleep 1000",
-        &[("check", "#!/bin/sh\ntest -e ./up\n", 0o755)],
-    );
-    // Down until the test brings it up mid-login.
-    service(&f, "probe", "exec sleep 1000", &[("down", "", 0o644)]);
-    f.write(
-        ".config/service/turnstile-ready/conf",
-        "core_services=\"slow\"\n",
-        0o644,
-    );
-    let mut t = Turnstiled::new(&f, "runit");
+/// Logs in while `while_gated` runs on another thread, then checks what it
+/// saw and logs out. `release` must also be safe to call again.
+fn login_and_check(
+    t: &mut Turnstiled,
+    launch: impl FnOnce() -> Result<i32, String> + Send,
+    release: impl Fn() -> Result<(), String> + Sync,
+) {
     // The harness numbers the login's srv directory; the first is srv.1.
-    let gate = f.login_dir.join("srv.1/gate");
+    let gate = t.fixture.login_dir.join("srv.1/gate");
     let (login, seen) = std::thread::scope(|scope| {
         let helper = scope.spawn(|| {
-            let seen = while_gated(&f, &gate, &slow);
+            let seen = while_gated(&gate, launch, &release);
             // Whatever happened, let the login finish.
-            let _ = std::fs::write(slow.join("up"), "");
+            let _ = release();
             seen
         });
         let login = t.login();
@@ -168,4 +157,88 @@ fn no_descriptor_of_the_gate_reaches_a_service_launched_while_it_is_served() {
     );
     let out = t.logout(login, LIMIT);
     assert!(out.leftovers.is_empty(), "left behind: {:?}", out.leftovers);
+}
+
+#[test]
+fn runit_no_descriptor_of_the_gate_reaches_a_service_launched_while_it_is_served() {
+    let f = Fixture::new("gfdr");
+    let slow = service(
+        &f,
+        "slow",
+        "exec sleep 1000",
+        &[("check", "#!/bin/sh\ntest -e ./up\n", 0o755)],
+    );
+    // Down until the test brings it up mid-login.
+    service(&f, "probe", "exec sleep 1000", &[("down", "", 0o644)]);
+    f.write(
+        ".config/service/turnstile-ready/conf",
+        "core_services=\"slow\"\n",
+        0o644,
+    );
+    let launch = || {
+        let up = sv(&f, &["up", "probe"]);
+        poll(|| {
+            let status = sv(&f, &["status", "probe"]);
+            let at = status.find("run: probe: (pid ")? + "run: probe: (pid ".len();
+            status[at..].split(')').next()?.parse::<i32>().ok()
+        })
+        .ok_or_else(|| format!("probe never ran (sv up said {up:?})"))
+    };
+    let release = || std::fs::write(slow.join("up"), "").map_err(|e| e.to_string());
+    let mut t = Turnstiled::new(&f, "runit");
+    login_and_check(&mut t, launch, release);
+}
+
+#[test]
+fn dinit_no_descriptor_of_the_gate_reaches_a_service_launched_while_it_is_served() {
+    let f = Fixture::new("gfdd");
+    std::fs::write(
+        f.conf.join("dinit.conf"),
+        "services_dir1=\"${HOME}/.config/dinit.d\"\nsystem_boot_dir=\"${HOME}/no-system-boot\"\n",
+    )
+    .unwrap();
+    let up = f.home.join("slow-up");
+    // Ready once the test says so (the service polls for the file, as
+    // runsv polls a check script).
+    f.write(
+        ".config/dinit.d/slow",
+        &format!(
+            "type = process\ncommand = /bin/sh -c \"while ! test -e {}; do sleep 0.05; done; \
+             echo >&3; exec sleep 1000\"\nready-notification = pipefd:3\nbefore = login.target\n",
+            up.display()
+        ),
+        0o644,
+    );
+    let link = f.home.join(".config/dinit.d/boot.d/slow");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../slow", link).unwrap();
+    // Not started at boot: the test starts it mid-login.
+    f.write(
+        ".config/dinit.d/probe",
+        "type = process\ncommand = /bin/sleep 1000\n",
+        0o644,
+    );
+    let dinitctl = |args: &[&str]| {
+        let o = Command::new(f.bin("dinitctl"))
+            .arg("--socket-path")
+            .arg(f.rundir.join("dinitctl"))
+            .args(args)
+            .output()
+            .expect("dinitctl");
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let launch = || {
+        let started = dinitctl(&["start", "probe"]);
+        let status = dinitctl(&["status", "probe"]);
+        let at = status
+            .find("Process ID: ")
+            .ok_or_else(|| format!("probe: {started}{status}"))?;
+        status[at + "Process ID: ".len()..]
+            .trim()
+            .parse::<i32>()
+            .map_err(|e| format!("{e}: {status}"))
+    };
+    let release = || std::fs::write(&up, "").map_err(|e| e.to_string());
+    let mut t = Turnstiled::new(&f, "dinit");
+    login_and_check(&mut t, launch, release);
 }
