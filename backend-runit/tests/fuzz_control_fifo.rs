@@ -12,7 +12,7 @@
 //! tests. `PROPTEST_CASES` sets the number of cases (see the README's
 //! "Fuzzing").
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -25,7 +25,7 @@ use braid_runit::supervise::SuperviseFiles;
 use braid_tests::fuzz::{config, guarded};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
-use runsvdir_support::{ready, supervised, write_exec, Kind, Tree};
+use runit_support::{ready, supervised, write_exec, Kind, Tree};
 
 /// Cases when `PROPTEST_CASES` is not set.
 const DEFAULT_CASES: u32 = 100;

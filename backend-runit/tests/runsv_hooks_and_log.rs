@@ -6,7 +6,7 @@
 //! other services nor the loop, and a second logger on a shared log
 //! directory is refused instead of hanging braid.
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -18,8 +18,8 @@ use braid_runit::supervise::RunState::{Down, Run};
 use braid_runit::supervise::{SuperviseFiles, Tai64N};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runsvdir_support::{
-    braid_bin, ready, state_of, wait_for, write_exec, Kind, Scratch, Tree, REAL_RUNSV, REAL_SV,
+use runit_support::{
+    braid_bin, ready, state_of, wait_for, write_exec, Kind, TempDir, Tree, REAL_RUNSV, REAL_SV,
 };
 
 const LIMIT: Duration = Duration::from_secs(15);
@@ -142,7 +142,7 @@ fn hooks_write_to_the_log_and_the_logger_ends_at_end_of_file() {
     if !ready() {
         return;
     }
-    let scratch = Scratch::new("runsv-hooks");
+    let scratch = TempDir::new("runsv-hooks");
     let link = scratch.0.join("bin/runsv");
     fs::create_dir_all(link.parent().unwrap()).unwrap();
     symlink(braid_bin().unwrap(), &link).unwrap();

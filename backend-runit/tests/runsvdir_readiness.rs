@@ -4,7 +4,7 @@
 //! up, `sv start` waits for it (and times out for a service that never
 //! says it is ready), and a service depending on it starts only after.
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use runsvdir_support::{braid_bin, normalize, ready, wait_for, write_exec, Kind, Tree, REAL_SV};
+use runit_support::{braid_bin, normalize, ready, wait_for, write_exec, Kind, Tree, REAL_SV};
 
 const LIMIT: Duration = Duration::from_secs(15);
 

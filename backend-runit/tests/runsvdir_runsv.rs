@@ -3,7 +3,7 @@
 //! exit sequence on `x` and on SIGTERM (exit 0 once the service and its
 //! logger are down).
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -11,10 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use braid_runit::supervise::RunState::Run;
-use runsvdir_support::{braid_bin, ready, state_of, wait_for, write_exec, Scratch, REAL_RUNSV};
+use runit_support::{braid_bin, ready, state_of, wait_for, write_exec, TempDir, REAL_RUNSV};
 
 /// `runsv` as Debian's and as braid's (a symlink named `runsv`).
-fn programs(scratch: &Scratch) -> [PathBuf; 2] {
+fn programs(scratch: &TempDir) -> [PathBuf; 2] {
     let link = scratch.0.join("bin/runsv");
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
     symlink(braid_bin().unwrap(), &link).unwrap();
@@ -75,7 +75,7 @@ fn usage_and_fatal_errors_match() {
     if !ready() {
         return;
     }
-    let scratch = Scratch::new("runsv-usage");
+    let scratch = TempDir::new("runsv-usage");
     let [real, ours] = programs(&scratch);
     for args in [&[][..], &["a", "b"][..], &["/nonexistent/dir"][..]] {
         let r = output(&real, args, &scratch.0);
@@ -91,7 +91,7 @@ fn second_supervisor_is_refused_and_x_exits() {
     if !ready() {
         return;
     }
-    let scratch = Scratch::new("runsv-x");
+    let scratch = TempDir::new("runsv-x");
     let programs = programs(&scratch);
     for (i, program) in programs.iter().enumerate() {
         let dir = scratch.0.join(format!("s{i}"));

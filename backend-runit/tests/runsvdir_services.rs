@@ -3,14 +3,14 @@
 //! and the `dependencies` file. The log and broken-directory scenarios run
 //! under the real runsvdir too, so the test checks what runit does.
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use braid_runit::supervise::RunState::{Down, Run};
-use runsvdir_support::{ready, state_of, supervised, wait_for, write_exec, Kind, Tree};
+use runit_support::{ready, state_of, supervised, wait_for, write_exec, Kind, Tree};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -24,6 +24,21 @@ fn lines(path: &Path) -> Vec<String> {
 
 fn pid(tree: &Tree, name: &str) -> u32 {
     state_of(&tree.service(name).join("supervise")).map_or(0, |(_, p)| p)
+}
+
+/// The state letter of `pid` (`/proc/PID/stat`), e.g. `T` when stopped.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether `pid` is blocked in read() on its stdin (`/proc/PID/syscall`
+/// starts with the syscall number and its first argument, the fd).
+fn blocked_reading_stdin(pid: u32) -> bool {
+    let expected = format!("{} 0x0 ", nix::libc::SYS_read);
+    pid != 0
+        && fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.starts_with(&expected))
 }
 
 /// The service writes numbered lines (`PID:N`, noting each in `sent`
@@ -42,9 +57,14 @@ fn log_loses_nothing(kind: Kind) {
         write_exec(&svc.join("e/log/run"), "exec cat >>../../out");
     });
     let (out, sent) = (tree.svdir().join("out"), tree.svdir().join("sent"));
+    // Everything the service wrote is in `out` once the service cannot
+    // write (stopped or gone) and the logger waits in read(): cat writes
+    // all it read before it reads again, and read blocks only on an empty
+    // pipe.
     let drained = || {
-        let (o, s) = (lines(&out).len(), lines(&sent).len());
-        o + 1 >= s && o > 0
+        let service = pid(&tree, "e");
+        let service_quiet = service == 0 || process_state(service) == Some('T');
+        service_quiet && blocked_reading_stdin(pid(&tree, "e/log"))
     };
     tree.wait_state("e", Run);
     tree.wait_state("e/log", Run);
@@ -52,9 +72,14 @@ fn log_loses_nothing(kind: Kind) {
         // Logger killed while idle; lines wait in the pipe until it is back.
         assert_eq!(tree.sv(&["-v", "pause", "e"]).code, Some(0));
         wait_for("the logger to catch up", LIMIT, drained);
-        std::thread::sleep(Duration::from_millis(100));
         let logger = pid(&tree, "e/log");
         assert_eq!(tree.sv(&["kill", "e/log"]).code, Some(0));
+        // sv only queues the kill: the service must not write again until
+        // the logger is gone, or the dying logger may read a line it never
+        // writes.
+        wait_for("the logger killed", LIMIT, || {
+            matches!(process_state(logger), None | Some('Z'))
+        });
         assert_eq!(tree.sv(&["cont", "e"]).code, Some(0));
         wait_for("a new logger", LIMIT, || {
             let p = pid(&tree, "e/log");
@@ -76,8 +101,8 @@ fn log_loses_nothing(kind: Kind) {
         );
     }
     assert_eq!(tree.sv(&["-v", "down", "e"]).code, Some(0));
+    tree.wait_state("e", Down);
     wait_for("every line logged", LIMIT, drained);
-    std::thread::sleep(Duration::from_millis(100));
     let (got, noted) = (lines(&out), lines(&sent));
     let incarnation = |l: &String| l.split(':').next().unwrap_or_default().to_string();
     let expected: Vec<&String> = noted

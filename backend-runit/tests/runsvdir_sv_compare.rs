@@ -5,14 +5,14 @@
 //! same exit codes; and in each state reached, `supervise/stat`, the flag
 //! bytes of `supervise/status`, `pid` and the file modes must match.
 
-mod runsvdir_support;
+mod runit_support;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use braid_runit::supervise::RunState::{self, Down, Finish, Run};
-use runsvdir_support::{normalize, ready, write_exec, Pair, Tree};
+use runit_support::{normalize, ready, write_exec, Pair, Tree};
 
 /// The services of every scenario here:
 /// - `a`: long-running, ignores HUP ALRM INT QUIT USR1 USR2;
@@ -183,10 +183,10 @@ fn exit_stops_the_service_and_its_logger_then_the_supervisor() {
     assert_eq!(normalize(&out.stdout).0, "ok: e: runsv not running\n");
     for tree in [&p.real, &p.ours] {
         let e = tree.service("e");
-        runsvdir_support::wait_for(
+        runit_support::wait_for(
             "supervisor of e to go",
             std::time::Duration::from_secs(10),
-            || !runsvdir_support::supervised(&e),
+            || !runit_support::supervised(&e),
         );
     }
     same_supervise(&p, "e");

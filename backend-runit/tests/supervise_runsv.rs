@@ -2,7 +2,7 @@
 //! writes decodes as expected, and what braid writes reads in Debian's sv
 //! as the same status line.
 
-mod sv_support;
+mod runit_support;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -16,7 +16,7 @@ use braid_runit::supervise::{Record, RunState, Supervise, SuperviseFiles, Tai64N
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use sv_support::{run, state_of, take_seconds, wait_for, write_exec, Scratch, REAL_SV};
+use runit_support::{run, state_of, take_seconds, wait_for, write_exec, TempDir, REAL_SV};
 
 const REAL_RUNSV: &str = "/usr/bin/runsv";
 
@@ -45,7 +45,7 @@ fn decodes_what_real_runsv_writes() {
         eprintln!("skipped: {REAL_RUNSV} not installed (apt-get install runit)");
         return;
     }
-    let tmp = Scratch::new("supervise-runsv");
+    let tmp = TempDir::new("supervise-runsv");
     let svc = tmp.0.join("svc");
     write_exec(&svc.join("run"), "exec sleep 1000");
     let before = Tai64N::now();
@@ -133,7 +133,7 @@ fn real_sv_reads_what_braid_writes() {
         eprintln!("skipped: {REAL_SV} not installed (apt-get install runit)");
         return;
     }
-    let tmp = Scratch::new("supervise-write");
+    let tmp = TempDir::new("supervise-write");
     let svc = tmp.0.join("svc");
     let _ok = fake_runsv(&svc);
     let files = SuperviseFiles::new(svc.join("supervise"));
@@ -219,7 +219,7 @@ fn real_tools_accept_braids_supervise_dir() {
         eprintln!("skipped: runit not installed (apt-get install runit)");
         return;
     }
-    let tmp = Scratch::new("supervise-setup");
+    let tmp = TempDir::new("supervise-setup");
     let svc = tmp.0.join("svc");
     write_exec(&svc.join("run"), "exec sleep 1000");
     let record = Record {

@@ -4,12 +4,12 @@
 //! trees' processes and start times differ), with the same exit codes.
 //! Exact seconds are compared by the same-tree tests.
 
-mod sv_support;
+mod runit_support;
 
 use std::path::Path;
 
 use braid_runit::supervise::RunState;
-use sv_support::{assert_same, missing_peers, run, take_seconds, Match, Outcome, Tree, REAL_SV};
+use runit_support::{assert_same, ready, run, take_seconds, Match, Outcome, Tree, REAL_SV};
 
 struct Pair {
     real: Tree,
@@ -23,16 +23,15 @@ static ONE_PAIR_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Pair {
     fn start() -> Option<Pair> {
-        if let Some(why) = missing_peers() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return None;
         }
         let serial = ONE_PAIR_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (real, ours) = std::thread::scope(|s| {
-            let real = s.spawn(|| Tree::start("sv-ctl-real"));
-            let ours = Tree::start("sv-ctl-ours");
+            let real = s.spawn(|| Tree::standard("sv-ctl-real"));
+            let ours = Tree::standard("sv-ctl-ours");
             (real.join().expect("start real tree"), ours)
         });
         Some(Pair {
@@ -78,8 +77,12 @@ impl Pair {
                     self.ours.wait_stopped(name);
                 }
                 Settle::Run => {
-                    self.real.wait_state(name, RunState::Run);
-                    self.ours.wait_state(name, RunState::Run);
+                    self.real.wait_running(name, b'u');
+                    self.ours.wait_running(name, b'u');
+                }
+                Settle::Once => {
+                    self.real.wait_running(name, b'd');
+                    self.ours.wait_running(name, b'd');
                 }
                 Settle::Restarted => {
                     self.real.wait_restarted(name, real_pid);
@@ -96,7 +99,10 @@ impl Pair {
 enum Settle {
     /// Down, and wanted down.
     Down,
+    /// Running, and wanted up.
     Run,
+    /// Running once: wanted down.
+    Once,
     /// Running under a process other than the one before the step. sv's
     /// own wait for a restart can pass before runsv acts: it compares start
     /// times in whole seconds, and the old process may have started in the
@@ -104,7 +110,7 @@ enum Settle {
     Restarted,
 }
 
-use Settle::{Down, Restarted, Run};
+use Settle::{Down, Once, Restarted, Run};
 
 #[test]
 fn up_down_and_friends_match_real_sv() {
@@ -126,12 +132,12 @@ fn up_down_and_friends_match_real_sv() {
     assert!(out.stdout.ends_with(", paused\n"), "{out:?}");
     p.step(&["status", "a"], &[]);
     p.step(&["-v", "cont", "a"], &[]);
-    p.step(&["-v", "once", "a"], &[]);
+    p.step(&["-v", "once", "a"], &[("a", Once)]);
     p.step(&["status", "a"], &[]);
     // `down` is sent although want is already down: TERM was not sent yet.
     p.step(&["-v", "down", "a"], &[("a", Down)]);
-    p.step(&["once", "a"], &[("a", Run)]);
-    p.step(&["-v", "up", "a"], &[]);
+    p.step(&["once", "a"], &[("a", Once)]);
+    p.step(&["-v", "up", "a"], &[("a", Run)]);
 
     // Several services in one call (already in the wanted state, so the
     // order of the ok lines does not depend on runsv's speed).
@@ -162,7 +168,7 @@ fn lsb_verbs_match_real_sv() {
     p.step(&["force-stop", "a"], &[("a", Down)]);
     p.step(&["-v", "start", "a"], &[("a", Run)]);
     p.step(&["-v", "start", "c"], &[("c", Run)]);
-    p.step(&["stop", "c"], &[]);
+    p.step(&["stop", "c"], &[("c", Down)]);
 
     // b runs for 3 s then exits; it is normally down.
     let out = p.step(&["-v", "once", "b"], &[]);

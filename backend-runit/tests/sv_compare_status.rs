@@ -2,12 +2,12 @@
 //! that do not change any state: both must print the same bytes and return
 //! the same code (seconds may differ by one between the two runs).
 
-mod sv_support;
+mod runit_support;
 
 use std::fs;
 use std::path::Path;
 
-use sv_support::{assert_same, missing_peers, run, Match, Outcome, Tree, REAL_SV};
+use runit_support::{assert_same, ready, run, Match, Outcome, Tree, REAL_SV};
 
 /// Runs both at the same time, so that the seconds they print agree even
 /// for commands that wait.
@@ -29,11 +29,10 @@ fn compare(tree: &Tree, args: &[&str], cwd: &Path) -> Outcome {
 
 #[test]
 fn status_lines_match_real_sv() {
-    if let Some(why) = missing_peers() {
-        eprintln!("skipped: {why}");
+    if !ready() {
         return;
     }
-    let tree = Tree::start("sv-status");
+    let tree = Tree::standard("sv-status");
     let root = tree.root().to_path_buf();
 
     let all = compare(&tree, &["status", "a", "b", "c", "d", "e", "g"], &root);
@@ -119,11 +118,10 @@ fn borrowed(tree: &Tree, root: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn odd_service_dirs_match_real_sv() {
-    if let Some(why) = missing_peers() {
-        eprintln!("skipped: {why}");
+    if !ready() {
         return;
     }
-    let tree = Tree::start("sv-odd");
+    let tree = Tree::standard("sv-odd");
     let root = tree.root().to_path_buf();
 
     // log/ exists but was never supervised: the logger's status cannot be
@@ -161,11 +159,10 @@ fn odd_service_dirs_match_real_sv() {
 
 #[test]
 fn usage_and_option_errors_match_real_sv() {
-    if let Some(why) = missing_peers() {
-        eprintln!("skipped: {why}");
+    if !ready() {
         return;
     }
-    let tree = Tree::start("sv-usage");
+    let tree = Tree::standard("sv-usage");
     let root = tree.root().to_path_buf();
     for args in [
         &[][..],
@@ -196,11 +193,10 @@ fn usage_and_option_errors_match_real_sv() {
 
 #[test]
 fn signals_and_check_match_real_sv() {
-    if let Some(why) = missing_peers() {
-        eprintln!("skipped: {why}");
+    if !ready() {
         return;
     }
-    let tree = Tree::start("sv-signals");
+    let tree = Tree::standard("sv-signals");
     let root = tree.root().to_path_buf();
     // `a` ignores these signals, so the state stays the same for both runs.
     for cmd in ["hup", "alarm", "interrupt", "quit", "1", "2", "h", "reload"] {

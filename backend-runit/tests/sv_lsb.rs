@@ -5,7 +5,7 @@
 //! runs the comparisons below against Debian's sv called by the same name.
 //! (A custom `main`, not libtest: the child's stdout must be sv's alone.)
 
-mod sv_support;
+mod runit_support;
 
 use std::ffi::OsString;
 use std::fs;
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use braid_runit::supervise::RunState;
-use sv_support::{assert_same, run, Match, Outcome, Tree, REAL_RUNSVDIR, REAL_SV};
+use runit_support::{assert_same, run, Match, Outcome, Tree, REAL_RUNSVDIR, REAL_SV};
 
 fn main() -> ExitCode {
     if let Some(name) = std::env::var_os("BRAID_SV_ARGV0") {
@@ -54,7 +54,7 @@ fn compare(tree: &Tree, argv0: &str, args: &[&str], cwd: &Path) -> Outcome {
 }
 
 fn lsb_mode_matches_real_sv() {
-    let tree = Tree::start("sv-lsb");
+    let tree = Tree::standard("sv-lsb");
     let root = tree.root().to_path_buf();
     let svdir = tree.svdir();
 
