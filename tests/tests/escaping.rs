@@ -1,7 +1,8 @@
 //! Service names with control bytes (a newline, an escape sequence) are
-//! shown as `\xHH` in braid's `dinitctl list`/`status` and `sv status`, so
-//! a name cannot forge a line or drive the terminal; ordinary names print
-//! as the real programs print them.
+//! shown as `\xHH` in braid's `dinitctl list`/`status`, `sv status` and
+//! braid's own `status`, `why` and `graph`, so a name cannot forge a line
+//! or drive the terminal; ordinary names print as the real programs print
+//! them.
 
 use braid_tests::*;
 
@@ -89,4 +90,50 @@ fn sv_status_escapes_control_bytes_in_names() {
             1
         )
     );
+}
+
+#[test]
+fn braid_status_why_and_graph_escape_control_bytes_in_names() {
+    let run = "#!/bin/sh\nexec sleep 1000\n";
+    let Some(s) = RunitSession::start("esc-inspect", &[(ESC_NAME, run), ("web", run)]) else {
+        return;
+    };
+    write_file(
+        &s.dir.join("service/web/dependencies"),
+        &format!("{ESC_NAME}\n"),
+        0o644,
+    );
+    let mut guard = SessionGuard::default();
+    s.wait_status(ESC_NAME, "run: ");
+    let pid = s.pid_of(ESC_NAME).expect("pid");
+    guard.0.push(pid);
+    let tree = s.dir.join("service");
+    let braid = |args: &[&str]| {
+        let o = run_client(
+            std::process::Command::new(&s.braid)
+                .args(args)
+                .arg("-d")
+                .arg(&tree),
+        );
+        assert!(o.status.success(), "braid {args:?}: {o:?}");
+        String::from_utf8(o.stdout).expect("UTF-8")
+    };
+
+    let status = braid(&["status"]);
+    assert!(
+        status.lines().any(|l| l
+            .strip_prefix(ESC_SHOWN)
+            .is_some_and(|rest| rest.trim_start().starts_with("runit "))),
+        "{status:?}"
+    );
+    let why = braid(&["why", ESC_NAME]);
+    assert!(
+        why.starts_with(&format!("{ESC_SHOWN} is started, pid {pid}")),
+        "{why:?}"
+    );
+    let graph = braid(&["graph"]);
+    assert!(graph.contains(&format!("-> {ESC_SHOWN} (")), "{graph:?}");
+    for text in [&status, &why, &graph] {
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
 }
