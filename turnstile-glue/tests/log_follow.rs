@@ -254,3 +254,53 @@ fn follow_needs_a_buffer_service() {
         "braid log: quiet has no logfile and no log buffer; its output goes to the supervisor's\n"
     );
 }
+
+#[test]
+fn follow_a_rotated_logfile_across_its_rotations() {
+    let t = TempDir::new("followrot");
+    let services = t.0.join("sd");
+    std::fs::create_dir_all(&services).unwrap();
+    let fifo = t.0.join("in");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let log = t.0.join("rot.log");
+    std::fs::write(services.join("boot"), "type = internal\n").unwrap();
+    // Two 7-byte lines fill a file.
+    std::fs::write(
+        services.join("rot"),
+        format!(
+            "type = process\ncommand = /bin/cat {}\nlogfile = {}\nrestart = false\n\
+             @meta braid-logfile-rotate size=14 count=2\n",
+            fifo.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let socket = t.0.join("sock");
+    let mut input: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let _daemon = start_daemon(&services, &socket);
+    let (code, out) = dinitctl(Path::new(BRAID), "dinitctl", &socket, &["start", "rot"]);
+    assert_eq!(code, 0, "{out}");
+
+    input.write_all(b"first.\n").unwrap();
+    let mut f = Follower::start(&socket, "rot");
+    f.expect("first.\n");
+    // One line at a time, each printed before the next is written: the
+    // follower finishes each rotated file and goes on in the new one.
+    let mut expected = "first.\n".to_string();
+    for n in 1..=7 {
+        let line = format!("line-{n}\n");
+        input.write_all(line.as_bytes()).unwrap();
+        expected += &line;
+        f.expect(&expected);
+    }
+    let read = |name: &str| std::fs::read_to_string(t.0.join(name)).unwrap();
+    // `first.` and `line-1` were in the file dropped last.
+    assert_eq!(read("rot.log"), "line-6\nline-7\n");
+    assert_eq!(read("rot.log.1"), "line-4\nline-5\n");
+    assert_eq!(read("rot.log.2"), "line-2\nline-3\n");
+    assert!(!t.0.join("rot.log.3").exists());
+}

@@ -8,7 +8,7 @@
 //! `BraidFollowLog` request, over which braid's daemon pushes new output.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -141,15 +141,26 @@ pub fn run(args: &LogArgs) -> i32 {
         eprintln!("braid log: no service called {:?}", args.service);
         return 1;
     };
-    if args.follow && sink_of(s) == Some(Sink::Buffer) {
-        return match follow_buffer(args.session.socket.as_deref(), &s.name, args.lines) {
-            Ok(()) => 0,
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-            Err(e) => {
-                eprintln!("braid log: {e}");
-                1
-            }
-        };
+    let followed = match (args.follow, sink_of(s)) {
+        (true, Some(Sink::Buffer)) => Some(follow_buffer(
+            args.session.socket.as_deref(),
+            &s.name,
+            args.lines,
+        )),
+        (true, Some(Sink::File(path))) => Some(
+            follow(&path, args.lines)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        ),
+        _ => None,
+    };
+    match followed {
+        None => {}
+        Some(Ok(())) => return 0,
+        Some(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => return 0,
+        Some(Err(e)) => {
+            eprintln!("braid log: {e}");
+            return 1;
+        }
     }
     match recent(&g, args.session.socket.as_deref(), s, args.lines) {
         Ok((_, lines)) => {
@@ -162,23 +173,14 @@ pub fn run(args: &LogArgs) -> i32 {
             return 1;
         }
     }
-    // A buffer was followed above; `recent` found a file otherwise.
-    if let (true, Some(Sink::File(path))) = (args.follow, sink_of(s)) {
-        match follow(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => {
-                eprintln!("braid log: {}: {e}", path.display());
-                return 1;
-            }
-        }
-    }
     0
 }
 
-/// Prints what is appended to `path` as it comes (inotify; a file that is
-/// rotated away, as svlogd does with `current`, is reopened).
-fn follow(path: &Path) -> io::Result<()> {
+/// Prints the last `n` lines of `path`, then what is appended to it as it
+/// comes (inotify; a file that is rotated away, as svlogd does with
+/// `current`, is finished and the new one opened). The watch is set and the
+/// file opened before anything is read, so no line falls between the two.
+fn follow(path: &Path, n: usize) -> io::Result<()> {
     let errno = |e: nix::errno::Errno| io::Error::from_raw_os_error(e as i32);
     let dir = path.parent().unwrap_or(Path::new("."));
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(errno)?;
@@ -189,8 +191,12 @@ fn follow(path: &Path) -> io::Result<()> {
         )
         .map_err(errno)?;
     let mut file = File::open(path)?;
-    file.seek(SeekFrom::End(0))?;
     let mut out = io::stdout();
+    let mut start = Vec::new();
+    file.read_to_end(&mut start)?;
+    for l in tail_lines(&start, n) {
+        writeln!(out, "{l}")?;
+    }
     let mut copy = |file: &mut File| -> io::Result<()> {
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)?;
