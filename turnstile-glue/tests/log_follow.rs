@@ -84,8 +84,22 @@ fn events_of(socket: &Path) -> PathBuf {
     socket.with_file_name("events")
 }
 
+/// braid's dinit, asked to stop (its services with it) when dropped, and
+/// killed if it has not exited in time.
+struct Daemon(Proc);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.status.is_none() {
+            let pid = nix::unistd::Pid::from_raw(self.0.pid());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            self.0.wait_for(BOUND);
+        }
+    }
+}
+
 /// braid as `dinit`, started with `--ready-fd` and waited for.
-fn start_daemon(services: &Path, socket: &Path) -> Proc {
+fn start_daemon(services: &Path, socket: &Path) -> Daemon {
     let (read_end, write_end) = nix::unistd::pipe().unwrap();
     let child = Command::new(BRAID)
         .arg0("dinit")
@@ -102,7 +116,7 @@ fn start_daemon(services: &Path, socket: &Path) -> Proc {
         .spawn()
         .unwrap();
     drop(write_end);
-    let daemon = Proc::spawned(child);
+    let daemon = Daemon(Proc::spawned(child));
     let deadline = Instant::now() + BOUND;
     let mut got = Vec::new();
     while !got.contains(&0) {
@@ -218,11 +232,14 @@ fn follow_a_log_buffer_until_the_service_is_unloaded_or_the_daemon_exits() {
     let mut c = Follower::start(&socket, "other");
     c.expect("hi\n");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.pid()),
+        nix::unistd::Pid::from_raw(daemon.0.pid()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    assert!(daemon.wait_for(BOUND).is_some(), "the daemon did not exit");
+    assert!(
+        daemon.0.wait_for(BOUND).is_some(),
+        "the daemon did not exit"
+    );
     assert_eq!(c.exit_code(), Some(0));
     c.expect("hi\n");
 }
