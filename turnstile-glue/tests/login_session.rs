@@ -11,12 +11,10 @@ mod support;
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-const STOP_BOUND: Duration = Duration::from_secs(20);
 
 /// How long a test waits for something a service does in reaction.
 const REACT: Duration = Duration::from_secs(15);
@@ -100,39 +98,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn login(t: &mut Turnstiled) -> Login {
-    match t.login() {
-        Ok(l) => l,
-        Err(e) => panic!("login failed: {e:?}"),
-    }
-}
-
-fn ready_ok(login: &Login) {
-    assert_eq!(
-        login.ready.status.and_then(|s| s.code()),
-        Some(0),
-        "ready: {}\n{}",
-        login.ready.stderr,
-        login.log_text()
-    );
-}
-
-fn logout(t: &Turnstiled, login: Login, manager_code: i32) {
-    let log = login.log_text();
-    let out = t.logout(login, STOP_BOUND);
-    assert_eq!(out.stop_status.and_then(|s| s.code()), Some(0), "{log}");
-    assert_eq!(
-        out.manager_status.and_then(|s| s.code()),
-        Some(manager_code),
-        "{log}"
-    );
-    assert!(
-        out.leftovers.is_empty(),
-        "left behind: {:?}\n{log}",
-        out.leftovers
-    );
-}
-
 // ----- runit -----
 
 fn runit_fixture(tag: &str) -> Fixture {
@@ -145,23 +110,6 @@ fn runit_fixture(tag: &str) -> Fixture {
     f
 }
 
-fn runit_service(f: &Fixture, name: &str, run: &str) -> PathBuf {
-    f.write(
-        &format!(".config/service/{name}/run"),
-        &format!("#!/bin/sh\n{run}\n"),
-        0o755,
-    );
-    f.home.join(".config/service").join(name)
-}
-
-fn sv(f: &Fixture, args: &[&str]) -> Output {
-    Command::new(f.bin("sv"))
-        .args(args)
-        .env("SVDIR", f.home.join(".config/service"))
-        .output()
-        .unwrap()
-}
-
 fn env_dir(f: &Fixture) -> PathBuf {
     f.home.join(".config/service-env")
 }
@@ -172,13 +120,13 @@ fn runit_dbus_address_reaches_a_late_service_on_every_login_under_load() {
         return;
     }
     let f = runit_fixture("ldbr");
-    let dbus = runit_service(
-        &f,
+    let dbus = f.runit_service(
         "dbus",
         &dbus_script(
             "turnstile-update-runit-env \
              DBUS_SESSION_BUS_ADDRESS=\"unix:path=$XDG_RUNTIME_DIR/bus\"",
         ),
+        None,
     );
     std::fs::write(dbus.join("notification-fd"), "3\n").unwrap();
     f.write(
@@ -187,7 +135,7 @@ fn runit_dbus_address_reaches_a_late_service_on_every_login_under_load() {
         0o644,
     );
     let seen = f.home.join("late-seen");
-    let late = runit_service(&f, "late", &witness("DBUS_SESSION_BUS_ADDRESS", &seen));
+    let late = f.runit_service("late", &witness("DBUS_SESSION_BUS_ADDRESS", &seen), None);
     std::fs::write(late.join("down"), "").unwrap();
     let want = format!(
         "DBUS_SESSION_BUS_ADDRESS=unix:path={}/bus\n",
@@ -200,18 +148,18 @@ fn runit_dbus_address_reaches_a_late_service_on_every_login_under_load() {
         // Every login is a first one: no address left from before.
         let _ = std::fs::remove_file(env_dir(&f).join("DBUS_SESSION_BUS_ADDRESS"));
         let _ = std::fs::remove_file(&seen);
-        let login = login(&mut t);
-        ready_ok(&login);
+        let login = t.login_ok();
+        login.assert_ready_ok();
         assert!(
             is_socket(&f.rundir.join("bus")),
             "round {round}: no bus socket when login was released\n{}",
             login.log_text()
         );
-        let up = sv(&f, &["-w", "10", "start", "late"]);
+        let up = f.sv(&["-w", "10", "start", "late"]);
         assert!(up.status.success(), "round {round}: {up:?}");
         wait_for("late's witness", REACT, || seen.exists());
         assert_eq!(read(&seen), want, "round {round}\n{}", login.log_text());
-        logout(&t, login, 111);
+        t.logout_clean(login, RUNIT_MANAGER_EXIT);
     }
 }
 
@@ -219,16 +167,16 @@ fn runit_dbus_address_reaches_a_late_service_on_every_login_under_load() {
 fn runit_env_dir_changes_reach_services_without_chpst() {
     let f = runit_fixture("lenvr");
     let seen = f.home.join("seen");
-    runit_service(&f, "plain", &witness("FOO", &seen));
+    f.runit_service("plain", &witness("FOO", &seen), None);
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
-    ready_ok(&login);
+    let login = t.login_ok();
+    login.assert_ready_ok();
     wait_for("first witness", REACT, || seen.exists());
     assert_eq!(read(&seen), "FOO=\n");
 
     let restart_and_read = |what: &str| {
         std::fs::remove_file(&seen).unwrap();
-        let r = sv(&f, &["-w", "10", "restart", "plain"]);
+        let r = f.sv(&["-w", "10", "restart", "plain"]);
         assert!(r.status.success(), "{what}: {r:?}");
         wait_for(what, REACT, || seen.exists());
         read(&seen)
@@ -250,26 +198,26 @@ fn runit_env_dir_changes_reach_services_without_chpst() {
     // An empty file unsets.
     std::fs::write(env_dir(&f).join("FOO"), "").unwrap();
     assert_eq!(restart_and_read("empty file"), "FOO=\n");
-    logout(&t, login, 111);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn runit_graphical_service_follows_wayland_display() {
     let f = runit_fixture("lgfxr");
     let seen = f.home.join("gui-seen");
-    let gui = runit_service(
-        &f,
+    let gui = f.runit_service(
         "gui",
         &format!(
             "echo $$ > {}/gui-pid; {}",
             f.home.display(),
             witness("WAYLAND_DISPLAY", &seen)
         ),
+        None,
     );
     std::fs::write(gui.join("dependencies"), "graphical\n").unwrap();
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
-    ready_ok(&login);
+    let login = t.login_ok();
+    login.assert_ready_ok();
     assert!(!seen.exists(), "gui started without a display");
 
     std::fs::write(env_dir(&f).join("WAYLAND_DISPLAY"), "wayland-1\n").unwrap();
@@ -288,24 +236,20 @@ fn runit_graphical_service_follows_wayland_display() {
     std::fs::write(env_dir(&f).join("WAYLAND_DISPLAY"), "wayland-2\n").unwrap();
     wait_for("gui to start again", REACT, || seen.exists());
     assert_eq!(read(&seen), "WAYLAND_DISPLAY=wayland-2\n");
-    logout(&t, login, 111);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn runit_a_hanging_core_service_is_named_at_the_timeout_and_others_run() {
     let f = runit_fixture("lhangr");
     std::fs::write(f.conf.join("runit.conf"), "ready_timeout=2\n").unwrap();
-    let hang = runit_service(&f, "hang", "exec sleep 1000");
+    let hang = f.runit_service("hang", "exec sleep 1000", None);
     std::fs::write(hang.join("notification-fd"), "3\n").unwrap();
-    runit_service(&f, "fine", "exec sleep 1000");
-    runit_service(&f, "other", "exec sleep 1000");
-    f.write(
-        ".config/service/turnstile-ready/conf",
-        "core_services=\"fine hang\"\n",
-        0o644,
-    );
+    f.runit_service("fine", "exec sleep 1000", None);
+    f.runit_service("other", "exec sleep 1000", None);
+    f.core_services("fine hang");
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     let gating = login.gating();
     assert!(
         gating >= Duration::from_secs(2) && gating < Duration::from_secs(10),
@@ -318,40 +262,25 @@ fn runit_a_hanging_core_service_is_named_at_the_timeout_and_others_run() {
         login.ready.stderr
     );
     for name in ["fine", "other"] {
-        let st = sv(&f, &["status", name]);
+        let st = f.sv(&["status", name]);
         let text = String::from_utf8_lossy(&st.stdout);
         assert!(text.starts_with(&format!("run: {name}: (pid ")), "{text}");
     }
-    logout(&t, login, 111);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 // ----- dinit -----
 
 fn dinit_fixture(tag: &str) -> Fixture {
-    let mut f = Fixture::new(tag);
+    let mut f = Fixture::for_dinit(tag);
     f.path = format!("{}:/usr/bin:/bin", f.prefix.join("bin").display()).into();
-    std::fs::write(
-        f.conf.join("dinit.conf"),
-        "services_dir1=\"${HOME}/.config/dinit.d\"\nsystem_boot_dir=\"${HOME}/no-system-boot\"\n",
-    )
-    .unwrap();
     f
-}
-
-fn dinit_service(f: &Fixture, name: &str, text: &str, boot: bool) {
-    f.write(&format!(".config/dinit.d/{name}"), text, 0o644);
-    if boot {
-        let link = f.home.join(".config/dinit.d/boot.d").join(name);
-        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(format!("../{name}"), link).unwrap();
-    }
 }
 
 /// A process service running `script` with /bin/sh.
 fn sh_service(f: &Fixture, name: &str, script: &str, extra: &str, boot: bool) {
     let path = f.write(&format!("scripts/{name}.sh"), script, 0o755);
-    dinit_service(
-        f,
+    f.dinit_service(
         name,
         &format!(
             "type = process\ncommand = /bin/sh {}\n{extra}",
@@ -359,15 +288,6 @@ fn sh_service(f: &Fixture, name: &str, script: &str, extra: &str, boot: bool) {
         ),
         boot,
     );
-}
-
-fn dinitctl(f: &Fixture, args: &[&str]) -> Output {
-    Command::new(f.bin("dinitctl"))
-        .arg("--socket-path")
-        .arg(f.rundir.join("dinitctl"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]
@@ -403,18 +323,18 @@ fn dinit_dbus_address_reaches_a_late_service_on_every_login_under_load() {
     let mut t = Turnstiled::new(&f, "dinit");
     for round in 0..20 {
         let _ = std::fs::remove_file(&seen);
-        let login = login(&mut t);
-        ready_ok(&login);
+        let login = t.login_ok();
+        login.assert_ready_ok();
         assert!(
             is_socket(&f.rundir.join("bus")),
             "round {round}: no bus socket when login was released\n{}",
             login.log_text()
         );
-        let up = dinitctl(&f, &["start", "late"]);
+        let up = f.dinitctl(&["start", "late"]);
         assert!(up.status.success(), "round {round}: {up:?}");
         wait_for("late's witness", REACT, || seen.exists());
         assert_eq!(read(&seen), want, "round {round}\n{}", login.log_text());
-        logout(&t, login, 0);
+        t.logout_clean(login, DINIT_MANAGER_EXIT);
     }
 }
 
@@ -424,14 +344,14 @@ fn dinit_env_dir_and_setenv_reach_a_services_next_start() {
     let seen = f.home.join("seen");
     sh_service(&f, "plain", &witness("FOO", &seen), "", true);
     let mut t = Turnstiled::new(&f, "dinit");
-    let login = login(&mut t);
-    ready_ok(&login);
+    let login = t.login_ok();
+    login.assert_ready_ok();
     wait_for("first witness", REACT, || seen.exists());
     assert_eq!(read(&seen), "FOO=\n");
 
     let restart_and_read = |what: &str| {
         std::fs::remove_file(&seen).unwrap();
-        let r = dinitctl(&f, &["restart", "plain"]);
+        let r = f.dinitctl(&["restart", "plain"]);
         assert!(r.status.success(), "{what}: {r:?}");
         wait_for(what, REACT, || seen.exists());
         read(&seen)
@@ -440,12 +360,12 @@ fn dinit_env_dir_and_setenv_reach_a_services_next_start() {
     // The file is closed before dinitctl connects: the daemon sees the
     // change first (the inotify fd is ready before the socket is).
     assert_eq!(restart_and_read("dir write"), "FOO=from the dir\n");
-    let set = dinitctl(&f, &["setenv", "FOO=set by dinitctl"]);
+    let set = f.dinitctl(&["setenv", "FOO=set by dinitctl"]);
     assert!(set.status.success(), "{set:?}");
     assert_eq!(restart_and_read("setenv"), "FOO=set by dinitctl\n");
     std::fs::remove_file(env_dir(&f).join("FOO")).unwrap();
     assert_eq!(restart_and_read("removed"), "FOO=\n");
-    logout(&t, login, 0);
+    t.logout_clean(login, DINIT_MANAGER_EXIT);
 }
 
 /// dinit-monitor -E runs `graphical-notify` when a display variable is
@@ -470,35 +390,35 @@ fn dinit_graphical_service_follows_wayland_display() {
         true,
     );
     let mut t = Turnstiled::new(&f, "dinit");
-    let login = login(&mut t);
-    ready_ok(&login);
+    let login = t.login_ok();
+    login.assert_ready_ok();
     assert!(!seen.exists(), "gui started without a display");
-    let set = dinitctl(&f, &["setenv", "WAYLAND_DISPLAY=wayland-1"]);
+    let set = f.dinitctl(&["setenv", "WAYLAND_DISPLAY=wayland-1"]);
     assert!(set.status.success(), "{set:?}");
     wait_for("gui to start", REACT, || seen.exists());
     assert_eq!(read(&seen), "WAYLAND_DISPLAY=wayland-1\n");
     let pid: i32 = read(&pid_file).trim().parse().unwrap();
 
-    let unset = dinitctl(&f, &["unsetenv", "WAYLAND_DISPLAY"]);
+    let unset = f.dinitctl(&["unsetenv", "WAYLAND_DISPLAY"]);
     assert!(unset.status.success(), "{unset:?}");
     wait_for("gui to stop", REACT, || {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
     });
-    let stopped = dinitctl(&f, &["is-started", "gui"]);
+    let stopped = f.dinitctl(&["is-started", "gui"]);
     assert!(
         !stopped.status.success(),
         "{stopped:?}\n{}",
         login.log_text()
     );
-    let target = dinitctl(&f, &["is-started", "graphical.target"]);
+    let target = f.dinitctl(&["is-started", "graphical.target"]);
     assert!(!target.status.success(), "{target:?}");
 
     std::fs::remove_file(&seen).unwrap();
-    let again = dinitctl(&f, &["setenv", "WAYLAND_DISPLAY=wayland-2"]);
+    let again = f.dinitctl(&["setenv", "WAYLAND_DISPLAY=wayland-2"]);
     assert!(again.status.success(), "{again:?}");
     wait_for("gui to start again", REACT, || seen.exists());
     assert_eq!(read(&seen), "WAYLAND_DISPLAY=wayland-2\n");
-    logout(&t, login, 0);
+    t.logout_clean(login, DINIT_MANAGER_EXIT);
 }
 
 #[test]
@@ -507,22 +427,16 @@ fn dinit_a_hanging_core_service_is_named_at_the_timeout_and_others_run() {
     let mut conf = std::fs::read_to_string(f.conf.join("dinit.conf")).unwrap();
     conf.push_str("ready_timeout=2\n");
     std::fs::write(f.conf.join("dinit.conf"), conf).unwrap();
-    dinit_service(
-        &f,
+    f.dinit_service(
         "hang",
         "type = process\ncommand = /bin/sleep 1000\nready-notification = pipefd:3\n\
          before = login.target\nstart-timeout = 0\n\
          options = start-interruptible\n",
         true,
     );
-    dinit_service(
-        &f,
-        "other",
-        "type = process\ncommand = /bin/sleep 1000\n",
-        true,
-    );
+    f.dinit_service("other", "type = process\ncommand = /bin/sleep 1000\n", true);
     let mut t = Turnstiled::new(&f, "dinit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     let gating = login.gating();
     assert!(
         gating >= Duration::from_secs(2) && gating < Duration::from_secs(10),
@@ -534,7 +448,7 @@ fn dinit_a_hanging_core_service_is_named_at_the_timeout_and_others_run() {
         "{}",
         login.ready.stderr
     );
-    let other = dinitctl(&f, &["is-started", "other"]);
+    let other = f.dinitctl(&["is-started", "other"]);
     assert!(other.status.success(), "{other:?}");
-    logout(&t, login, 0);
+    t.logout_clean(login, DINIT_MANAGER_EXIT);
 }

@@ -4,105 +4,32 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
 
-const STOP_BOUND: Duration = Duration::from_secs(20);
-
-/// Writes `~/.config/service/NAME/run` (and `check` if given).
-fn service(f: &Fixture, name: &str, run: &str, check: Option<&str>) -> PathBuf {
-    f.write(
-        &format!(".config/service/{name}/run"),
-        &format!("#!/bin/sh\n{run}\n"),
-        0o755,
-    );
-    if let Some(check) = check {
-        f.write(
-            &format!(".config/service/{name}/check"),
-            &format!("#!/bin/sh\n{check}\n"),
-            0o755,
-        );
-    }
-    f.home.join(".config/service").join(name)
-}
-
-fn core_services(f: &Fixture, names: &str) {
-    f.write(
-        ".config/service/turnstile-ready/conf",
-        &format!("core_services=\"{names}\"\n"),
-        0o644,
-    );
-}
-
-fn login(t: &mut Turnstiled) -> Login {
-    match t.login() {
-        Ok(l) => l,
-        Err(e) => panic!("login failed: {e:?}"),
-    }
-}
-
-fn assert_clean_logout(t: &Turnstiled, login: Login) {
-    let log = login.log_text();
-    let out = t.logout(login, STOP_BOUND);
-    assert_eq!(out.stop_status.and_then(|s| s.code()), Some(0), "{log}");
-    // runsvdir's exit after SIGHUP.
-    assert_eq!(
-        out.manager_status.and_then(|s| s.code()),
-        Some(111),
-        "{log}"
-    );
-    assert!(
-        out.leftovers.is_empty(),
-        "left behind: {:?}\n{log}",
-        out.leftovers
-    );
-}
-
 #[test]
 fn login_waits_until_every_core_service_is_ready() {
     let f = Fixture::new("rgate");
-    let slow = service(
-        &f,
+    let slow = f.runit_service(
         "slow",
         "rm -f ./up; sleep 1; : > ./up; exec sleep 1000",
         Some("test -e ./up"),
     );
-    service(&f, "fast", "exec sleep 1000", None);
+    f.runit_service("fast", "exec sleep 1000", None);
     // Not core: slow to be ready, but login does not wait for it.
-    service(
-        &f,
+    f.runit_service(
         "sluggish",
         "rm -f ./up; sleep 8; : > ./up; exec sleep 1000",
         Some("test -e ./up"),
     );
-    core_services(&f, "fast slow");
+    f.core_services("fast slow");
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
-    let log = login.log_text();
-    assert_eq!(
-        login.ready_string,
-        login.srvdir.join("gate").as_os_str().as_encoded_bytes(),
-        "{log}"
-    );
-    assert_eq!(
-        login.ready.status.and_then(|s| s.code()),
-        Some(0),
-        "{}\n{log}",
-        login.ready.stderr
-    );
-    assert!(
-        login.gating() >= Duration::from_secs(1),
-        "released after {:?}, before slow was ready",
-        login.gating()
-    );
-    assert!(
-        login.gating() < Duration::from_secs(6),
-        "released after {:?}: waited for a service that is not core",
-        login.gating()
-    );
+    let login = t.login_ok();
+    // Held until the slow service was ready, and not for the one login
+    // does not wait for.
+    login.assert_gated(Duration::from_secs(1), Duration::from_secs(6));
     assert!(slow.join("up").exists(), "slow was ready at release");
     // The FIFO was written early (the gate does the waiting).
     assert!(login.t_fifo - login.t0 < Duration::from_secs(1));
@@ -111,17 +38,17 @@ fn login_waits_until_every_core_service_is_ready() {
     assert!(f.home.join(".config/service/turnstile-ready/run").exists());
     let fds = login.manager_fds();
     assert!(!fds.iter().any(|l| l.contains("/ready")), "{fds:?}");
-    assert_clean_logout(&t, login);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn a_failing_core_service_fails_ready_naming_it() {
     let f = Fixture::new("rfail");
-    service(&f, "fine", "exec sleep 1000", None);
-    service(&f, "broken", "exit 3", Some("test -e ./never"));
-    core_services(&f, "fine broken");
+    f.runit_service("fine", "exec sleep 1000", None);
+    f.runit_service("broken", "exit 3", Some("test -e ./never"));
+    f.core_services("fine broken");
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     let log = login.log_text();
     assert_eq!(login.ready.status.and_then(|s| s.code()), Some(1), "{log}");
     assert!(
@@ -134,15 +61,15 @@ fn a_failing_core_service_fails_ready_naming_it() {
         "{:?}",
         login.gating()
     );
-    assert_clean_logout(&t, login);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn a_missing_or_unrunnable_core_service_is_reported() {
     let f = Fixture::new("rmiss");
-    core_services(&f, "ghost");
+    f.core_services("ghost");
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     assert_eq!(login.ready.status.and_then(|s| s.code()), Some(1));
     assert!(
         login
@@ -152,19 +79,19 @@ fn a_missing_or_unrunnable_core_service_is_reported() {
         "{:?}",
         login.ready.stderr
     );
-    assert_clean_logout(&t, login);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 
     // A run file that is not executable: runsv retries it every second;
     // the gate fails at its deadline, naming it.
-    let dir = service(&f, "stuck", "exec sleep 1000", None);
+    let dir = f.runit_service("stuck", "exec sleep 1000", None);
     std::fs::set_permissions(
         dir.join("run"),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    core_services(&f, "stuck");
+    f.core_services("stuck");
     std::fs::write(f.conf.join("runit.conf"), "ready_timeout=2\n").unwrap();
-    let login = login_or_panic(&mut t);
+    let login = t.login_ok();
     assert_eq!(login.ready.status.and_then(|s| s.code()), Some(1));
     assert!(
         login.ready.stderr.contains("service stuck failed"),
@@ -176,43 +103,38 @@ fn a_missing_or_unrunnable_core_service_is_reported() {
         "{:?}",
         login.gating()
     );
-    assert_clean_logout(&t, login);
-}
-
-fn login_or_panic(t: &mut Turnstiled) -> Login {
-    login(t)
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn with_no_core_services_login_is_released_at_once() {
     let f = Fixture::new("rnone");
-    service(&f, "a", "exec sleep 1000", None);
+    f.runit_service("a", "exec sleep 1000", None);
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     assert_eq!(login.ready.status.and_then(|s| s.code()), Some(0));
     assert!(
         login.gating() < Duration::from_secs(3),
         "{:?}",
         login.gating()
     );
-    assert_clean_logout(&t, login);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn twenty_logins_and_logouts_leak_nothing() {
     let f = Fixture::new("rcycle");
-    service(&f, "a", "exec sleep 1000", None);
-    service(
-        &f,
+    f.runit_service("a", "exec sleep 1000", None);
+    f.runit_service(
         "b",
         "rm -f ./up; : > ./up; exec sleep 1000",
         Some("test -e ./up"),
     );
-    core_services(&f, "a b");
+    f.core_services("a b");
     let mut t = Turnstiled::new(&f, "runit");
     let mut manager_fds = None;
     for round in 0..20 {
-        let login = login(&mut t);
+        let login = t.login_ok();
         assert_eq!(
             login.ready.status.and_then(|s| s.code()),
             Some(0),
@@ -258,7 +180,7 @@ fn twenty_logins_and_logouts_leak_nothing() {
                 );
             }
         }
-        assert_clean_logout(&t, login);
+        t.logout_clean(login, RUNIT_MANAGER_EXIT);
         assert!(list_dir(&f.login_dir).is_empty());
     }
     // Tests run side by side in this process: only fds into this fixture
@@ -276,18 +198,17 @@ fn two_users_at_once_stay_apart() {
     let alice = Fixture::new("ralice");
     let bob = Fixture::new("rbob");
     for f in [&alice, &bob] {
-        service(
-            f,
+        f.runit_service(
             "who",
             "echo \"$HOME $TURNSTILE_ENV_DIR\" > ./who; exec sleep 1000",
             Some("test -e ./who"),
         );
-        core_services(f, "who");
+        f.core_services("who");
     }
     let mut ta = Turnstiled::new(&alice, "runit");
     let mut tb = Turnstiled::new(&bob, "runit");
-    let la = login(&mut ta);
-    let lb = login(&mut tb);
+    let la = ta.login_ok();
+    let lb = tb.login_ok();
     for (f, l) in [(&alice, &la), (&bob, &lb)] {
         assert_eq!(
             l.ready.status.and_then(|s| s.code()),
@@ -307,7 +228,7 @@ fn two_users_at_once_stay_apart() {
     }
     assert_ne!(la.ready_string, lb.ready_string);
     // Bob leaves; Alice's session goes on.
-    assert_clean_logout(&tb, lb);
+    tb.logout_clean(lb, RUNIT_MANAGER_EXIT);
     let sv = Command::new(alice.bin("sv"))
         .args(["status", "who"])
         .env("SVDIR", alice.home.join(".config/service"))
@@ -315,22 +236,20 @@ fn two_users_at_once_stay_apart() {
         .unwrap();
     let text = String::from_utf8_lossy(&sv.stdout);
     assert!(text.starts_with("run: who: (pid "), "{text}");
-    assert_clean_logout(&ta, la);
+    ta.logout_clean(la, RUNIT_MANAGER_EXIT);
 }
 
 #[test]
 fn env_updates_reach_a_services_next_start() {
     let mut f = Fixture::new("renv");
     f.path = format!("{}:/usr/bin:/bin", f.prefix.join("bin").display()).into();
-    let dir = service(
-        &f,
-        "envy",
+    let dir = f.runit_service("envy",
         "exec chpst -e \"$TURNSTILE_ENV_DIR\" sh -c 'echo \"FOO=$FOO\" > ./seen.new && mv ./seen.new ./seen; exec sleep 1000'",
         Some("test -e ./seen"),
     );
-    core_services(&f, "envy");
+    f.core_services("envy");
     let mut t = Turnstiled::new(&f, "runit");
-    let login = login(&mut t);
+    let login = t.login_ok();
     assert_eq!(
         login.ready.status.and_then(|s| s.code()),
         Some(0),
@@ -369,7 +288,7 @@ fn env_updates_reach_a_services_next_start() {
         std::fs::read_to_string(dir.join("seen")).unwrap(),
         "FOO=bar baz\n"
     );
-    assert_clean_logout(&t, login);
+    t.logout_clean(login, RUNIT_MANAGER_EXIT);
 }
 
 #[test]

@@ -27,6 +27,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+mod backends;
+#[allow(unused_imports)] // its constants; not every test file uses them
+pub use backends::*;
+
 /// The braid binary under test.
 pub const BRAID: &str = env!("CARGO_BIN_EXE_braid");
 
