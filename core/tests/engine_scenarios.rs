@@ -1334,3 +1334,27 @@ fn a_dependent_with_a_process_keeps_its_dependency_until_it_is_down() {
     w.settle(secs(5.0));
     assert_eq!(order(&w, ServiceEvent::Stopped), ["b", "boot", "a", "c"]);
 }
+
+#[test]
+fn refused_stop_names_dependents_in_link_order_as_dinit() {
+    // As dinit's loader: each service gets its id first and links once its
+    // dependencies have loaded, so "intermediary" links before "boot".
+    let mut w = World::new();
+    w.load(internal("boot"));
+    w.load(internal("critical"));
+    w.load(internal("intermediary").depends(DepKind::Hard, "critical"));
+    let boot = internal("boot")
+        .depends(DepKind::Hard, "critical")
+        .depends(DepKind::Hard, "intermediary");
+    w.engine.reload(w.id("boot"), boot).unwrap();
+    w.cmd("boot", START).unwrap();
+    let r = w.cmd(
+        "critical",
+        Command::Stop {
+            pin: false,
+            gentle: true,
+        },
+    );
+    let expected = vec![w.id("intermediary"), w.id("boot")];
+    assert_eq!(r, Err(CommandError::HasDependents(expected)));
+}

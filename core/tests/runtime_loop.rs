@@ -625,3 +625,22 @@ fn the_loader_supplies_a_chained_service() {
     assert_eq!(*asked.borrow(), ["second"]);
     assert_eq!(state(&rt, ids[0]), State::Stopped);
 }
+
+#[test]
+fn a_runtime_unblocks_the_signals_it_catches() {
+    // A blocked mask survives exec: dinit's test runner waits on a
+    // signalfd, so the daemon it starts begins with SIGCHLD blocked and
+    // would never see its children exit.
+    let mask = std::thread::spawn(|| {
+        let mut blocked = nix::sys::signal::SigSet::empty();
+        blocked.add(Signal::SIGCHLD);
+        blocked.add(Signal::SIGTERM);
+        blocked.thread_block().expect("block");
+        let _rt = Runtime::new(Engine::new()).expect("runtime");
+        nix::sys::signal::SigSet::thread_get_mask().expect("mask")
+    })
+    .join()
+    .expect("thread");
+    assert!(!mask.contains(Signal::SIGCHLD));
+    assert!(!mask.contains(Signal::SIGTERM));
+}

@@ -215,8 +215,10 @@ impl Engine {
             })
             .map(|b| b.from)
             .collect();
-        holders.sort_unstable();
-        holders.dedup();
+        // As dinit: in the order the links were made (a dependent links
+        // once its own dependencies have loaded), not by id.
+        let mut seen = std::collections::HashSet::new();
+        holders.retain(|h| seen.insert(*h));
         holders
     }
 

@@ -63,7 +63,10 @@ extern "C" fn on_signal(signo: libc::c_int) {
 }
 
 /// Makes `signal` be delivered to every `SignalPipe` instead of having its
-/// default action. Idempotent.
+/// default action, and unblocks it in the calling thread: a blocked mask is
+/// inherited across exec (a parent that waits on a signalfd, such as dinit's
+/// test runner, blocks SIGCHLD), and a blocked signal never reaches the
+/// handler. Idempotent.
 pub fn catch(signal: Signal) -> io::Result<()> {
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
@@ -72,6 +75,7 @@ pub fn catch(signal: Signal) -> io::Result<()> {
     );
     // SAFETY: the handler only touches atomics and calls write(2).
     unsafe { sigaction(signal, &action) }?;
+    SigSet::from(signal).thread_unblock()?;
     Ok(())
 }
 
