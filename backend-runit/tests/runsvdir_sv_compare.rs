@@ -11,7 +11,8 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
-use braid_runit::supervise::RunState::{self, Down, Finish, Run};
+use braid_runit::supervise::RunState;
+use runit_support::Settle::{Down, Finish, Once, Restarted, Run};
 use runit_support::{normalize, ready, write_exec, Pair, Tree};
 
 /// The services of every scenario here:
@@ -47,7 +48,8 @@ fn start() -> Option<Pair> {
         ("f", Run),
         ("g", Run),
     ] {
-        pair.wait_state(name, state);
+        pair.real.settle(name, state, 0);
+        pair.ours.settle(name, state, 0);
     }
     Some(pair)
 }
@@ -115,7 +117,7 @@ fn every_command_matches_real_runsv() {
     same_supervise(&p, "a");
 
     // once: run, want down
-    p.step(&["-v", "once", "c"], &[("c", Run)]);
+    p.step(&["-v", "once", "c"], &[("c", Once)]);
     p.step(&["status", "c"], &[]);
     same_supervise(&p, "c");
 
@@ -133,10 +135,10 @@ fn every_command_matches_real_runsv() {
     same_supervise(&p, "a");
 
     // term and kill restart a service that is wanted up
-    p.step(&["-v", "term", "a"], &[("a", Run)]);
+    p.step(&["-v", "term", "a"], &[("a", Restarted)]);
     p.wait_settled("a");
-    p.step(&["-v", "kill", "a"], &[("a", Run)]);
-    p.step(&["-v", "restart", "e"], &[("e", Run)]);
+    p.step(&["-v", "kill", "a"], &[("a", Restarted)]);
+    p.step(&["-v", "restart", "e"], &[("e", Restarted)]);
     p.step(&["status", "e"], &[]);
 
     // TERM ignored: sv times out; status shows got TERM
@@ -156,12 +158,12 @@ fn every_command_matches_real_runsv() {
     p.step(&["-v", "start", "c"], &[("c", Run)]);
     p.step(&["-v", "stop", "c"], &[("c", Down)]);
     p.wait_settled("a");
-    p.step(&["-v", "try-restart", "a"], &[("a", Run)]);
+    p.step(&["-v", "try-restart", "a"], &[("a", Restarted)]);
     p.step(&["-v", "reload", "a"], &[("a", Run)]);
     p.wait_settled("a");
-    p.step(&["-v", "force-reload", "a"], &[("a", Run)]);
+    p.step(&["-v", "force-reload", "a"], &[("a", Restarted)]);
     p.wait_settled("a");
-    p.step(&["-v", "force-restart", "a"], &[("a", Run)]);
+    p.step(&["-v", "force-restart", "a"], &[("a", Restarted)]);
     p.wait_settled("a");
     p.step(&["-v", "force-stop", "a"], &[("a", Down)]);
     p.step(&["-v", "check", "a", "c"], &[]);

@@ -9,7 +9,7 @@ mod runit_support;
 use std::path::Path;
 
 use braid_runit::supervise::RunState;
-use runit_support::{assert_same, ready, run, take_seconds, Match, Outcome, Tree, REAL_SV};
+use runit_support::{assert_same, ready, run, take_seconds, Match, Outcome, Settle, Tree, REAL_SV};
 
 struct Pair {
     real: Tree,
@@ -70,44 +70,12 @@ impl Pair {
             (real.join().expect("real sv runner"), ours)
         });
         assert_same(&format!("sv {args:?}"), &real, &ours, Match::Shape);
-        for ((name, settle), (real_pid, our_pid)) in settle.iter().zip(pids_before) {
-            match settle {
-                Settle::Down => {
-                    self.real.wait_stopped(name);
-                    self.ours.wait_stopped(name);
-                }
-                Settle::Run => {
-                    self.real.wait_running(name, b'u');
-                    self.ours.wait_running(name, b'u');
-                }
-                Settle::Once => {
-                    self.real.wait_running(name, b'd');
-                    self.ours.wait_running(name, b'd');
-                }
-                Settle::Restarted => {
-                    self.real.wait_restarted(name, real_pid);
-                    self.ours.wait_restarted(name, our_pid);
-                }
-            }
+        for (&(name, how), (real_pid, our_pid)) in settle.iter().zip(pids_before) {
+            self.real.settle(name, how, real_pid);
+            self.ours.settle(name, how, our_pid);
         }
         real
     }
-}
-
-/// What a step waits for in both trees before the next one.
-#[derive(Clone, Copy)]
-enum Settle {
-    /// Down, and wanted down.
-    Down,
-    /// Running, and wanted up.
-    Run,
-    /// Running once: wanted down.
-    Once,
-    /// Running under a process other than the one before the step. sv's
-    /// own wait for a restart can pass before runsv acts: it compares start
-    /// times in whole seconds, and the old process may have started in the
-    /// second sv did. The next step must not meet that restart half done.
-    Restarted,
 }
 
 use Settle::{Down, Once, Restarted, Run};

@@ -259,6 +259,18 @@ impl Tree {
         );
     }
 
+    /// Waits until `name` is as `how` says; `pid_before` is its pid before
+    /// the command (for [`Settle::Restarted`]).
+    pub fn settle(&self, name: &str, how: Settle, pid_before: u32) {
+        match how {
+            Settle::Down => self.wait_stopped(name),
+            Settle::Run => self.wait_running(name, b'u'),
+            Settle::Once => self.wait_running(name, b'd'),
+            Settle::Finish => self.wait_state(name, RunState::Finish),
+            Settle::Restarted => self.wait_restarted(name, pid_before),
+        }
+    }
+
     /// Runs Debian's sv with `SVDIR` pointing here.
     pub fn sv(&self, args: &[&str]) -> Outcome {
         run(
@@ -329,6 +341,25 @@ impl Drop for Tree {
         let _ = self.runsvdir.kill();
         let _ = self.runsvdir.wait();
     }
+}
+
+/// What a test step waits for before the next one: the supervisor's own
+/// record, not sv's word. sv's checks can pass before the supervisor acted
+/// (a restart check compares start times in whole seconds; `up` passes at
+/// once on a running service), and a next step that meets a command half
+/// done sees a different state in each tree.
+#[derive(Clone, Copy, Debug)]
+pub enum Settle {
+    /// Down, and wanted down.
+    Down,
+    /// Running, and wanted up.
+    Run,
+    /// Running once: wanted down.
+    Once,
+    /// Running its `finish` script.
+    Finish,
+    /// Running under a process other than the one before the step.
+    Restarted,
 }
 
 /// The parent pid of `pid`, from `/proc`.
@@ -490,11 +521,6 @@ impl Pair {
         })
     }
 
-    pub fn wait_state(&self, name: &str, want: RunState) {
-        self.real.wait_state(name, want);
-        self.ours.wait_state(name, want);
-    }
-
     /// Waits until `name`'s last change is more than a second old in both
     /// trees, so that stopping it now does not meet runsv's one-second
     /// restart throttle (during which runsv reads no command).
@@ -511,15 +537,20 @@ impl Pair {
     }
 
     /// Runs Debian's sv with `args` on both trees at once, compares, then
-    /// waits until each `settle` state holds in both.
-    pub fn step(&self, args: &[&str], settle: &[(&str, RunState)]) -> Outcome {
+    /// waits until each `settle` holds in both.
+    pub fn step(&self, args: &[&str], settle: &[(&str, Settle)]) -> Outcome {
+        let pids_before: Vec<(u32, u32)> = settle
+            .iter()
+            .map(|(name, _)| (self.real.pid_of(name), self.ours.pid_of(name)))
+            .collect();
         let (real, ours) = std::thread::scope(|s| {
             let real = s.spawn(|| self.real.sv(args));
             (real.join().expect("sv runner"), self.ours.sv(args))
         });
         assert_same(&format!("sv {args:?}"), &real, &ours, Match::Lockstep);
-        for (name, state) in settle {
-            self.wait_state(name, *state);
+        for (&(name, how), (real_pid, our_pid)) in settle.iter().zip(pids_before) {
+            self.real.settle(name, how, real_pid);
+            self.ours.settle(name, how, our_pid);
         }
         real
     }
