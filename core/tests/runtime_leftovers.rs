@@ -195,3 +195,60 @@ fn stopping_a_service_stops_its_background_children() {
     drop(rt);
     reap_all();
 }
+
+#[test]
+fn the_record_stays_as_long_as_what_runs_however_often_processes_change() {
+    let _serial = serial();
+    let dir = Scratch::new("leftovers-churn");
+    let record = dir.path("processes");
+    let (mut rt, ids) = runtime(vec![
+        ServiceSpec::process("plain", ["sleep", "1000"]),
+        ServiceSpec::process("short", ["sleep", "1000"]),
+    ]);
+    let (plain, short) = (ids[0], ids[1]);
+    rt.record_processes(record.clone());
+    rt.command(plain, Command::Start { pin: false })
+        .expect("start");
+    let mut longest = 0;
+    // Each cycle appends a start and an exit line: far more than the
+    // record keeps before it is rewritten with the live processes.
+    for _ in 0..60 {
+        rt.command(short, Command::Start { pin: false })
+            .expect("start");
+        assert!(rt
+            .run_until(LIMIT, |rt| rt.engine().status(short).state
+                == State::Started)
+            .expect("loop"));
+        rt.command(
+            short,
+            Command::Stop {
+                pin: false,
+                gentle: false,
+            },
+        )
+        .expect("stop");
+        assert!(rt
+            .run_until(LIMIT, |rt| rt.engine().status(short).state
+                == State::Stopped)
+            .expect("loop"));
+        rt.turn(Some(Duration::from_millis(1))).expect("turn");
+        let lines = std::fs::read_to_string(&record)
+            .expect("record written")
+            .lines()
+            .count();
+        longest = longest.max(lines);
+    }
+    assert!(longest <= 80, "the record grew to {longest} lines");
+    let pid = Pid::from_raw(rt.engine().status(plain).pid.expect("pid"));
+    let _guard = KillOnDrop(pid);
+    std::mem::forget(rt);
+
+    let found = leftovers::reclaim(&record).expect("reclaim");
+    let names: Vec<(&str, usize)> = found
+        .iter()
+        .map(|l| (l.service.as_str(), l.processes))
+        .collect();
+    assert_eq!(names, [("plain", 1)], "only what still ran");
+    assert!(dead(pid));
+    reap_all();
+}

@@ -15,6 +15,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getpgid, Pid};
 
+use super::env_block::EnvBlock;
 use super::launch::{Launch, NotifyTarget, Stdin, Stdout};
 use super::logfile::RotatingFile;
 use super::output::{LogBuffer, OutputPipe, ReadSink, Store};
@@ -190,8 +191,12 @@ impl Runtime {
             _ => None,
         };
 
+        if self.base_env_block.is_none() {
+            self.base_env_block = Some(EnvBlock::new(&self.base_env)?);
+        }
+        let base_env = self.base_env_block.as_ref().expect("made above");
         let mut launch =
-            Launch::service(spec, role, extra_args, &self.base_env).ok_or(LaunchFailure {
+            Launch::service_on(spec, role, extra_args, base_env).ok_or(LaunchFailure {
                 stage: LaunchStage::DoExec,
                 errno: Errno::ENOENT,
             })?;

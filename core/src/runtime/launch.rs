@@ -1,9 +1,11 @@
 //! Launching one process: `fork`, the child's setup, `exec`.
 //!
-//! Everything that needs memory (argument and environment arrays, paths, the
-//! list of executable candidates) is prepared before `fork`: in the child only
-//! async-signal-safe system calls run, because the parent may have other
-//! threads whose locks were copied in whatever state they were in.
+//! Everything that needs memory (argument and environment arrays, paths) is
+//! prepared before `fork`: in the child only async-signal-safe system calls
+//! run, because the parent may have other threads whose locks were copied in
+//! whatever state they were in. A launch prepares as little as it can: the
+//! parent frees it right after `fork`, and each heap page that touches is
+//! copied by the kernel while the child shares it (see `EnvBlock`).
 //!
 //! The child's setup follows dinit's order: arrange fds, chdir, stdio and
 //! `setsid`, rlimits, nice, groups/gid/uid, signal mask, exec. A failing step
@@ -11,7 +13,8 @@
 //! parent reads that pipe until it closes, so `spawn` returns only once the
 //! child has exec'd or failed, and a failure is a value, never a panic.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::borrow::Cow;
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -24,6 +27,7 @@ use nix::libc;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::unistd::Pid;
 
+use super::env_block::{self, EnvBlock};
 use crate::engine::{LaunchFailure, LaunchStage, Role};
 use crate::spec::{CommandLine, Credentials, LimitValue, Readiness, Rlimit, ServiceSpec};
 
@@ -68,6 +72,8 @@ pub enum NotifyTarget {
 #[derive(Debug)]
 pub struct Launch<'fd> {
     argv: Vec<OsString>,
+    /// The environment `env` is overlaid on.
+    base: Option<&'fd EnvBlock>,
     env: IndexMap<OsString, OsString>,
     working_dir: Option<PathBuf>,
     credentials: Credentials,
@@ -106,6 +112,7 @@ impl<'fd> Launch<'fd> {
     {
         Launch {
             argv: argv.into_iter().map(Into::into).collect(),
+            base: None,
             env: IndexMap::new(),
             working_dir: None,
             credentials: Credentials::default(),
@@ -135,20 +142,44 @@ impl<'fd> Launch<'fd> {
     where
         I: IntoIterator<Item = (&'e OsString, &'e OsString)>,
     {
+        let mut launch = Launch::new([] as [OsString; 0]);
+        launch.envs(base_env.into_iter().map(|(k, v)| (k.clone(), v.clone())));
+        launch.set_service(spec, role, extra_args)?;
+        Some(launch)
+    }
+
+    /// `service` with the base environment prepared already: the launch
+    /// copies only the service's own variables.
+    pub fn service_on(
+        spec: &ServiceSpec,
+        role: Role,
+        extra_args: &[OsString],
+        base_env: &'fd EnvBlock,
+    ) -> Option<Self> {
+        let mut launch = Launch::new([] as [OsString; 0]);
+        launch.base = Some(base_env);
+        launch.set_service(spec, role, extra_args)?;
+        Some(launch)
+    }
+
+    fn set_service(
+        &mut self,
+        spec: &ServiceSpec,
+        role: Role,
+        extra_args: &[OsString],
+    ) -> Option<()> {
         let command = command_for(spec, role)?;
-        let mut launch = Launch::new(command.argv.iter().chain(extra_args).cloned());
-        launch
-            .envs(base_env.into_iter().map(|(k, v)| (k.clone(), v.clone())))
-            .envs(spec.env.iter().cloned())
+        self.argv = command.argv.iter().chain(extra_args).cloned().collect();
+        self.envs(spec.env.iter().cloned())
             .credentials(spec.credentials.clone())
             .rlimits(spec.rlimits.clone());
         if let Some(dir) = &spec.working_dir {
-            launch.working_dir(dir);
+            self.working_dir(dir);
         }
         if let Some(nice) = spec.nice {
-            launch.nice(nice);
+            self.nice(nice);
         }
-        Some(launch)
+        Some(())
     }
 
     /// Sets variables; a later value for the same name replaces the earlier
@@ -309,17 +340,19 @@ impl<'fd> Launch<'fd> {
         })
     }
 
-    fn prepare(&self) -> Result<Prepared, LaunchFailure> {
+    fn prepare(&self) -> Result<Prepared<'_>, LaunchFailure> {
         let invalid = |stage| LaunchFailure {
             stage,
             errno: Errno::EINVAL,
         };
         let cstring = |s: &OsStr, stage| CString::new(s.as_bytes()).map_err(|_| invalid(stage));
 
-        let argv0 = self.argv.first().ok_or(LaunchFailure {
-            stage: LaunchStage::DoExec,
-            errno: Errno::ENOENT,
-        })?;
+        if self.argv.first().map_or(true, |a| a.is_empty()) {
+            return Err(LaunchFailure {
+                stage: LaunchStage::DoExec,
+                errno: Errno::ENOENT,
+            });
+        }
         let argv: Vec<CString> = self
             .argv
             .iter()
@@ -346,30 +379,26 @@ impl<'fd> Launch<'fd> {
             }
         });
 
-        let mut env = self.env.clone();
+        // What this launch adds to or replaces in the base environment.
+        let mut overlay = Cow::Borrowed(&self.env);
         if let (Some((_, NotifyTarget::EnvVar(var))), Some(n)) = (&self.notify, notify_fd) {
-            env.insert(var.into(), n.to_string().into());
+            overlay.to_mut().insert(var.into(), n.to_string().into());
         }
         if let (Some((_, var)), Some(n)) = (&self.control, control_fd) {
-            env.insert(var.into(), n.to_string().into());
+            overlay.to_mut().insert(var.into(), n.to_string().into());
         }
         if self.socket.is_some() {
-            env.insert("LISTEN_FDS".into(), "1".into());
-            env.shift_remove(OsStr::new("LISTEN_PID"));
+            overlay.to_mut().insert("LISTEN_FDS".into(), "1".into());
         }
-        let mut env_c = Vec::with_capacity(env.len());
-        for (k, v) in &env {
-            let mut entry = Vec::with_capacity(k.len() + v.len() + 1);
-            entry.extend_from_slice(k.as_bytes());
-            entry.push(b'=');
-            entry.extend_from_slice(v.as_bytes());
+        let mut own = Vec::with_capacity(overlay.len());
+        for (k, v) in overlay.iter() {
             let stage = if matches!(&self.notify, Some((_, NotifyTarget::EnvVar(var))) if OsStr::new(var) == k)
             {
                 LaunchStage::SetNotifyFdVar
             } else {
                 LaunchStage::DoExec
             };
-            env_c.push(CString::new(entry).map_err(|_| invalid(stage))?);
+            own.push(env_block::entry(k, v).map_err(|_| invalid(stage))?);
         }
         // Filled with the child's pid in the child; sized for any pid.
         let listen_pid = self.socket.is_some().then(|| {
@@ -377,8 +406,12 @@ impl<'fd> Launch<'fd> {
             buf.resize(buf.len() + 21, 0);
             buf.into_boxed_slice()
         });
+        let search_path = match own.iter().position(|e| env_block::name_of(e) == b"PATH") {
+            Some(at) => SearchPath::Own(at),
+            None if self.base.is_some_and(|b| b.get(b"PATH").is_some()) => SearchPath::Base,
+            None => SearchPath::Default,
+        };
 
-        let exec_paths = exec_candidates(argv0, env.get(OsStr::new("PATH")))?;
         let working_dir = self
             .working_dir
             .as_ref()
@@ -418,11 +451,12 @@ impl<'fd> Launch<'fd> {
         let mut prepared = Prepared {
             argv_ptrs: Vec::new(),
             argv,
+            base: self.base,
             env_ptrs: Vec::new(),
-            env: env_c,
+            env: own,
             listen_pid,
             listen_pid_ptr: std::ptr::null_mut(),
-            exec_paths,
+            search_path,
             working_dir,
             log_file,
             devnull,
@@ -436,14 +470,19 @@ impl<'fd> Launch<'fd> {
         };
         prepared.argv_ptrs = prepared.argv.iter().map(|a| a.as_ptr()).collect();
         prepared.argv_ptrs.push(std::ptr::null());
-        prepared.env_ptrs = prepared.env.iter().map(|e| e.as_ptr()).collect();
         if let Some(buf) = &mut prepared.listen_pid {
             prepared.listen_pid_ptr = buf.as_mut_ptr();
-            prepared
-                .env_ptrs
-                .push(prepared.listen_pid_ptr.cast_const().cast());
         }
-        prepared.env_ptrs.push(std::ptr::null());
+        let shared_as_is = prepared.env.is_empty() && prepared.listen_pid.is_none();
+        if !(shared_as_is && prepared.base.is_some()) {
+            prepared.env_ptrs = merged_env(prepared.base, &prepared.env, self.socket.is_some());
+            if prepared.listen_pid.is_some() {
+                prepared
+                    .env_ptrs
+                    .push(prepared.listen_pid_ptr.cast_const().cast());
+            }
+            prepared.env_ptrs.push(std::ptr::null());
+        }
         Ok(prepared)
     }
 }
@@ -459,34 +498,44 @@ fn limit_value(v: LimitValue) -> libc::rlim_t {
     }
 }
 
-/// The paths `execvp` would try for `argv0`, in order.
-fn exec_candidates(argv0: &OsStr, path: Option<&OsString>) -> Result<Vec<CString>, LaunchFailure> {
-    let bad = LaunchFailure {
-        stage: LaunchStage::DoExec,
-        errno: Errno::EINVAL,
-    };
-    let name = argv0.as_bytes();
-    if name.is_empty() {
-        return Err(LaunchFailure {
-            stage: LaunchStage::DoExec,
-            errno: Errno::ENOENT,
-        });
+/// The base entries, each replaced by the entry of `own` with its name if
+/// there is one, then the rest of `own`, in order (as overlaying a map);
+/// without `LISTEN_PID` when `drop_listen_pid`. Not null-terminated.
+fn merged_env(
+    base: Option<&EnvBlock>,
+    own: &[CString],
+    drop_listen_pid: bool,
+) -> Vec<*const libc::c_char> {
+    let kept = |e: &CStr| !(drop_listen_pid && env_block::name_of(e) == b"LISTEN_PID");
+    let mut ptrs = Vec::with_capacity(base.map_or(0, EnvBlock::len) + own.len() + 2);
+    for entry in base.into_iter().flat_map(EnvBlock::entries) {
+        let name = env_block::name_of(entry);
+        let chosen = own
+            .iter()
+            .find(|o| env_block::name_of(o) == name)
+            .map_or(entry, CString::as_c_str);
+        if kept(chosen) {
+            ptrs.push(chosen.as_ptr());
+        }
     }
-    if name.contains(&b'/') {
-        return Ok(vec![CString::new(name).map_err(|_| bad.clone())?]);
+    for entry in own {
+        let in_base = base.is_some_and(|b| b.get(env_block::name_of(entry)).is_some());
+        if !in_base && kept(entry) {
+            ptrs.push(entry.as_ptr());
+        }
     }
-    let path = path.map_or(DEFAULT_PATH, |p| p.as_bytes());
-    path.split(|&b| b == b':')
-        .map(|dir| {
-            let mut full = Vec::with_capacity(dir.len() + name.len() + 1);
-            if !dir.is_empty() {
-                full.extend_from_slice(dir);
-                full.push(b'/');
-            }
-            full.extend_from_slice(name);
-            CString::new(full).map_err(|_| bad.clone())
-        })
-        .collect()
+    ptrs
+}
+
+/// Where the child looks for a command named without a `/`.
+#[derive(Debug, Clone, Copy)]
+enum SearchPath {
+    /// `PATH` is one of the launch's own entries (at this index).
+    Own(usize),
+    /// `PATH` is the base environment's.
+    Base,
+    /// No `PATH`: glibc's default.
+    Default,
 }
 
 /// Reads the child's report: `None` when the pipe closed without one (the
@@ -569,15 +618,20 @@ fn stage_from_code(code: u32) -> LaunchStage {
 }
 
 /// What the child uses, all allocated before the fork.
-struct Prepared {
+struct Prepared<'a> {
     argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
+    base: Option<&'a EnvBlock>,
+    /// The launch's own entries (`Launch::env`, the variables naming the
+    /// readiness fd and the control connection, `LISTEN_FDS`), overlaid on
+    /// `base`.
     env: Vec<CString>,
+    /// The merged environment; empty when `base` is passed as it is.
     env_ptrs: Vec<*const libc::c_char>,
     /// Owns the `LISTEN_PID=` entry, written through `listen_pid_ptr`.
     listen_pid: Option<Box<[u8]>>,
     listen_pid_ptr: *mut u8,
-    exec_paths: Vec<CString>,
+    search_path: SearchPath,
     working_dir: Option<CString>,
     log_file: Option<(CString, libc::mode_t)>,
     devnull: Option<OwnedFd>,
@@ -589,6 +643,26 @@ struct Prepared {
     groups: Option<Vec<u32>>,
     gid: Option<u32>,
     uid: Option<u32>,
+}
+
+impl Prepared<'_> {
+    /// The environment array for `execve`.
+    fn envp(&self) -> *const *const libc::c_char {
+        match self.base {
+            Some(base) if self.env_ptrs.is_empty() => base.as_ptr(),
+            _ => self.env_ptrs.as_ptr(),
+        }
+    }
+
+    /// The directories to look for the command in, `:`-separated.
+    fn search_path(&self) -> &[u8] {
+        let path = match self.search_path {
+            SearchPath::Own(at) => env_block::value_of(&self.env[at], b"PATH"),
+            SearchPath::Base => self.base.and_then(|b| b.get(b"PATH")),
+            SearchPath::Default => None,
+        };
+        path.unwrap_or(DEFAULT_PATH)
+    }
 }
 
 /// The parent's fds the child copies into place.
@@ -762,10 +836,32 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
         libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
 
         // Like execvp: skip candidates that do not exist, remember EACCES.
+        // Each candidate is put together here, on the stack: nothing of it
+        // is allocated (or freed) in the parent.
+        let name = p.argv[0].to_bytes();
+        let has_slash = name.contains(&b'/');
+        let envp = p.envp();
         let mut err = libc::ENOENT;
         let mut saw_eacces = false;
-        for path in &p.exec_paths {
-            libc::execve(path.as_ptr(), p.argv_ptrs.as_ptr(), p.env_ptrs.as_ptr());
+        let mut candidate = [0u8; libc::PATH_MAX as usize];
+        let dirs: &[u8] = if has_slash { b"" } else { p.search_path() };
+        for dir in dirs.split(|&b| b == b':') {
+            let path: *const libc::c_char = if has_slash {
+                p.argv[0].as_ptr()
+            } else {
+                let slash = usize::from(!dir.is_empty());
+                let len = dir.len() + slash + name.len();
+                if len >= candidate.len() {
+                    err = libc::ENAMETOOLONG;
+                    continue;
+                }
+                candidate[..dir.len()].copy_from_slice(dir);
+                candidate[dir.len()] = b'/';
+                candidate[dir.len() + slash..len].copy_from_slice(name);
+                candidate[len] = 0;
+                candidate.as_ptr().cast()
+            };
+            libc::execve(path, p.argv_ptrs.as_ptr(), envp);
             err = errno();
             match err {
                 libc::EACCES => saw_eacces = true,

@@ -5,11 +5,17 @@
 //! # The process record
 //!
 //! With a record file set (`Runtime::record_processes`), the runtime keeps
-//! in it, before every sleep in `poll`, one line per process it launched and
-//! still waits for: pid, the kernel's start time of that pid (so a reused
-//! pid is never mistaken for ours), the stop signal, the stop timeout and
-//! the service's name. Every process braid launches leads a session and
-//! a process group of its own (`setsid`), so the pid names its group too.
+//! in it, before every sleep in `poll`, the processes it launched and still
+//! waits for. A process's line holds its pid, the kernel's start time of
+//! that pid (so a reused pid is never mistaken for ours), the stop signal,
+//! the stop timeout and the service's name; a line `- PID` says that
+//! process is gone. Lines are appended as processes come and go (one write
+//! per loop turn), so a turn costs what changed, not what runs; when the
+//! file has grown to several times the live set it is rewritten with the
+//! live processes only (a temporary file renamed over it, so a reader
+//! always sees one whole record). Every process braid launches leads a
+//! session and a process group of its own (`setsid`), so the pid names its
+//! group too.
 //!
 //! After braid was killed (SIGKILL, OOM) its services keep running,
 //! re-parented to init or to the nearest subreaper, and the next braid on
@@ -47,7 +53,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::reaper::Children;
-use crate::engine::{Engine, Time};
+use crate::engine::{Engine, ServiceId, Time};
 
 /// The stop timeout used when a service has none (waits forever): braid
 /// does not wait forever for processes nobody supervises any more.
@@ -58,11 +64,22 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// children.
 const RECLAIM_POLL: Duration = Duration::from_millis(20);
 
+/// A record file is rewritten with the live processes only once it has more
+/// lines than this many times their number (plus `COMPACT_SLACK`), so
+/// that rewriting costs a constant per change.
+const COMPACT_FACTOR: usize = 4;
+const COMPACT_SLACK: usize = 64;
+
 /// The process record file (see the module documentation).
 #[derive(Debug)]
 pub struct Record {
     path: PathBuf,
-    /// Start times of the pids written, so each is read from /proc once.
+    /// The record, open for appending; `None` until it is first written
+    /// whole, and after a failure.
+    file: Option<fs::File>,
+    /// Lines in the file.
+    lines: usize,
+    /// The processes the file names as live, with their start times.
     start_times: HashMap<Pid, u64>,
     /// The children's change count at the last write.
     pub written: Option<u64>,
@@ -74,6 +91,8 @@ impl Record {
     pub fn new(path: PathBuf) -> Record {
         Record {
             path,
+            file: None,
+            lines: 0,
             start_times: HashMap::new(),
             written: None,
             failed: false,
@@ -84,11 +103,66 @@ impl Record {
         &self.path
     }
 
-    /// Rewrites the file (atomically: a temporary file renamed over it)
-    /// with `children`. Returns the error text the first time a write
-    /// fails.
-    pub fn write(&mut self, children: &Children, engine: &Engine) -> Option<String> {
+    /// Brings the file up to date with `children`: appends what changed
+    /// since the last write (from the children's journal, which the
+    /// runtime keeps while there is a record), or writes it whole the
+    /// first time, after a failure, or when it has grown too long. Returns
+    /// the error text the first time a write fails.
+    pub fn write(&mut self, children: &mut Children, engine: &Engine) -> Option<String> {
         self.written = Some(children.changes());
+        let journal = children.take_journal();
+        let result = match &mut self.file {
+            Some(file) => {
+                let mut text = String::new();
+                for (pid, change) in journal {
+                    match change {
+                        Some(service) => {
+                            if let Some(start) = proc_stat(pid.as_raw()).map(|s| s.start_time) {
+                                self.start_times.insert(pid, start);
+                                push_line(&mut text, pid, start, service, engine);
+                                self.lines += 1;
+                            } // else already gone; its exit is on its way
+                        }
+                        None => {
+                            if self.start_times.remove(&pid).is_some() {
+                                let _ = writeln!(text, "- {}", pid.as_raw());
+                                self.lines += 1;
+                            }
+                        }
+                    }
+                }
+                file.write_all(text.as_bytes())
+            }
+            None => Ok(()),
+        };
+        let too_long = self.lines > COMPACT_FACTOR * self.start_times.len() + COMPACT_SLACK;
+        let result = match result {
+            Ok(()) if self.file.is_some() && !too_long => Ok(()),
+            _ => self.rewrite(children, engine),
+        };
+        match result {
+            Ok(()) => {
+                self.failed = false;
+                None
+            }
+            Err(e) => {
+                self.file = None;
+                let first = !self.failed;
+                self.failed = true;
+                first.then(|| {
+                    format!(
+                        "cannot write the process record {}: {e}",
+                        self.path.display()
+                    )
+                })
+            }
+        }
+    }
+
+    /// Writes the file whole with the live `children` and opens it for
+    /// appending.
+    fn rewrite(&mut self, children: &Children, engine: &Engine) -> io::Result<()> {
+        self.file = None;
         let mut text = String::new();
         let mut seen = HashMap::with_capacity(children.len());
         for (pid, service, _role) in children.iter() {
@@ -100,32 +174,32 @@ impl Record {
                 continue; // already gone; its exit is on its way
             };
             seen.insert(pid, start);
-            let spec = engine.spec(service);
-            let signal = spec.stop_signal.unwrap_or(Signal::SIGTERM) as i32;
-            let grace = spec.stop_timeout.unwrap_or(DEFAULT_GRACE).as_millis();
-            let _ = writeln!(
-                text,
-                "{} {start} {signal} {grace} {}",
-                pid.as_raw(),
-                spec.name.as_str().escape_default()
-            );
+            push_line(&mut text, pid, start, service, engine);
         }
+        self.lines = seen.len();
         self.start_times = seen;
-        match write_atomically(&self.path, text.as_bytes()) {
-            Ok(()) => {
-                self.failed = false;
-                None
-            }
-            Err(e) if !self.failed => {
-                self.failed = true;
-                Some(format!(
-                    "cannot write the process record {}: {e}",
-                    self.path.display()
-                ))
-            }
-            Err(_) => None,
-        }
+        write_atomically(&self.path, text.as_bytes())?;
+        self.file = Some(
+            fs::OpenOptions::new()
+                .append(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+                .open(&self.path)?,
+        );
+        Ok(())
     }
+}
+
+/// Appends the line of a live process.
+fn push_line(text: &mut String, pid: Pid, start: u64, service: ServiceId, engine: &Engine) {
+    let spec = engine.spec(service);
+    let signal = spec.stop_signal.unwrap_or(Signal::SIGTERM) as i32;
+    let grace = spec.stop_timeout.unwrap_or(DEFAULT_GRACE).as_millis();
+    let _ = writeln!(
+        text,
+        "{} {start} {signal} {grace} {}",
+        pid.as_raw(),
+        spec.name.as_str().escape_default()
+    );
 }
 
 /// Writes `path.tmp` (never following a symlink planted there) and renames
@@ -185,6 +259,24 @@ fn parse_entry(line: &str) -> Option<Entry> {
     })
 }
 
+/// The processes a record names as live: each process line, unless a later
+/// `- PID` line says it is gone. Lines that do not parse (a torn last line)
+/// are skipped.
+fn live_entries(text: &str) -> Vec<Entry> {
+    let mut live: Vec<Entry> = Vec::new();
+    for line in text.lines() {
+        if let Some(gone) = line.strip_prefix("- ") {
+            if let Ok(pid) = gone.parse::<i32>() {
+                live.retain(|e| e.pid != pid);
+            }
+        } else if let Some(entry) = parse_entry(line) {
+            live.retain(|e| e.pid != entry.pid);
+            live.push(entry);
+        }
+    }
+    live
+}
+
 /// Stops every process group a previous braid recorded in `path` that is
 /// still running, waiting (bounded by each service's stop timeout, then
 /// SIGKILL and at most one more second) until they are gone, and removes
@@ -197,9 +289,8 @@ pub fn reclaim(path: &Path) -> io::Result<Vec<Leftover>> {
     };
     let text = String::from_utf8_lossy(&text);
     let me = std::process::id() as i32;
-    let entries: Vec<Entry> = text
-        .lines()
-        .filter_map(parse_entry)
+    let entries: Vec<Entry> = live_entries(&text)
+        .into_iter()
         .filter(|e| e.pid != me)
         .collect();
 
@@ -411,6 +502,16 @@ mod tests {
         assert!(parse_entry("x 1 15 10 a").is_none());
         assert!(parse_entry("12 1 99 10 a").is_none(), "not a signal");
         assert!(parse_entry("12 1 15").is_none());
+    }
+
+    #[test]
+    fn exit_lines_remove_earlier_entries() {
+        let text = "10 1 15 100 a\n11 2 15 100 b\n- 10\n12 3 9 100 c\n10 4 15 100 d\n- 11\n- 1";
+        let live: Vec<(i32, u64, String)> = live_entries(text)
+            .into_iter()
+            .map(|e| (e.pid, e.start_time, e.service))
+            .collect();
+        assert_eq!(live, [(12, 3, "c".into()), (10, 4, "d".into())]);
     }
 
     #[test]

@@ -55,6 +55,7 @@
 //! log) that reaches `RLIMIT_FSIZE` fails that write instead of killing
 //! braid. Services get the default action back, as with every handler.
 
+pub mod env_block;
 pub mod envdir;
 pub mod event_log;
 pub mod launch;
@@ -249,6 +250,8 @@ pub struct Runtime {
     /// Activation sockets, kept while the service is up.
     sockets: HashMap<ServiceId, OwnedFd>,
     base_env: IndexMap<OsString, OsString>,
+    /// `base_env` prepared for launches; made again after a change.
+    base_env_block: Option<env_block::EnvBlock>,
     listeners: Vec<Listener>,
     signal_handlers: HashMap<Signal, Option<SignalHandler>>,
     log_sink: Option<LogSink>,
@@ -325,6 +328,7 @@ impl Runtime {
             pipes: HashMap::new(),
             sockets: HashMap::new(),
             base_env: std::env::vars_os().collect(),
+            base_env_block: None,
             listeners: Vec::new(),
             signal_handlers,
             log_sink: None,
@@ -376,6 +380,7 @@ impl Runtime {
 
     /// The environment every service's is overlaid on.
     pub fn base_env_mut(&mut self) -> &mut IndexMap<OsString, OsString> {
+        self.base_env_block = None;
         &mut self.base_env
     }
 
@@ -603,6 +608,7 @@ impl Runtime {
     /// same path first.
     pub fn record_processes(&mut self, path: std::path::PathBuf) {
         self.record = Some(Record::new(path));
+        self.children.keep_journal();
     }
 
     pub fn set_loader(
@@ -898,7 +904,7 @@ impl Runtime {
         if record.written == Some(self.children.changes()) {
             return;
         }
-        if let Some(err) = record.write(&self.children, &self.engine) {
+        if let Some(err) = record.write(&mut self.children, &self.engine) {
             self.log(&LogLine {
                 level: LogLevel::Error,
                 service: None,

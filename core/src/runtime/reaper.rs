@@ -22,6 +22,9 @@ pub struct Children {
     orphans: VecDeque<(Pid, ExitStatus)>,
     /// Counts insertions and removals (for the process record).
     changes: u64,
+    /// Insertions (with the service) and removals since the last
+    /// `take_journal`, when kept (`keep_journal`), for the process record.
+    journal: Option<Vec<(Pid, Option<ServiceId>)>>,
 }
 
 impl Children {
@@ -34,9 +37,32 @@ impl Children {
     pub fn insert(&mut self, pid: Pid, service: ServiceId, role: Role) {
         self.changes += 1;
         if let Some(old) = self.by_role.insert((service, role), pid) {
-            self.by_pid.remove(&old);
+            if self.by_pid.remove(&old).is_some() {
+                self.note(old, None);
+            }
         }
         self.by_pid.insert(pid, (service, role));
+        self.note(pid, Some(service));
+    }
+
+    /// Keeps a journal of insertions and removals from now on.
+    pub fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The insertions (pid and service) and removals (pid and `None`), in
+    /// order, since the last call; empty unless `keep_journal` was called.
+    pub fn take_journal(&mut self) -> Vec<(Pid, Option<ServiceId>)> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn note(&mut self, pid: Pid, service: Option<ServiceId>) {
+        if let Some(journal) = &mut self.journal {
+            journal.push((pid, service));
+        }
     }
 
     pub fn pid(&self, service: ServiceId, role: Role) -> Option<Pid> {
@@ -69,6 +95,7 @@ impl Children {
     pub fn remove(&mut self, pid: Pid) -> Option<(ServiceId, Role)> {
         let owner = self.by_pid.remove(&pid)?;
         self.changes += 1;
+        self.note(pid, None);
         self.by_role.remove(&owner);
         Some(owner)
     }
