@@ -22,7 +22,9 @@
 //! one is used with a warning if there is no release one). The real
 //! programs are in `$BRAID_PEER_DINIT_DIR`, else `../shared/peers/dinit`
 //! beside the repository. Repetitions of each cold start: `$BENCH_REPS`
-//! (default 3; the median is shown). Both daemons get the same small
+//! (default 3; the median is shown; braid and dinit alternate);
+//! `$BENCH_PROCESS_ONLY` set measures only the cold starts of process
+//! services. Both daemons get the same small
 //! environment (PATH, HOME, XDG_RUNTIME_DIR) plus `$BENCH_ENV_VARS`
 //! variables of 60 bytes (default 40, about a desktop session's), not this
 //! program's: the cost of a launch grows with the environment passed on.
@@ -145,23 +147,31 @@ fn run() -> Result<()> {
         programs.runtime_base.display()
     );
 
+    let process_only = std::env::var_os("BENCH_PROCESS_ONLY").is_some();
+    let kinds: &[Kind] = if process_only {
+        &[Kind::Process]
+    } else {
+        &[Kind::Process, Kind::Internal]
+    };
     let mut rows = Vec::new();
-    for kind in [Kind::Process, Kind::Internal] {
+    for &kind in kinds {
         for shape in [Shape::Chain, Shape::Fan] {
             for &n in &sizes {
-                let mut pair = [ColdStart::zero(), ColdStart::zero()];
-                for (slot, side) in [Side::Braid, Side::Dinit].into_iter().enumerate() {
-                    eprintln!("cold start: {side:?}, {n} {kind:?} services, {shape:?} ...");
-                    let mut runs = Vec::new();
-                    for _ in 0..reps {
+                // The sides alternate, so that a change of load meets both.
+                eprintln!("cold start: {n} {kind:?} services, {shape:?} ...");
+                let mut runs = [Vec::new(), Vec::new()];
+                for _ in 0..reps {
+                    for (slot, side) in [Side::Braid, Side::Dinit].into_iter().enumerate() {
                         let (daemon, t) = Daemon::cold_start(&programs, side, shape, kind, n)?;
                         daemon.check_all_started(n)?;
                         daemon.stop()?;
-                        runs.push(t);
+                        runs[slot].push(t);
                     }
-                    runs.sort_by_key(|c| c.all_started);
-                    pair[slot] = runs[runs.len() / 2];
                 }
+                let pair = runs.map(|mut r| {
+                    r.sort_by_key(|c| c.all_started);
+                    r[r.len() / 2]
+                });
                 let what = format!("{n} {} {}", kind.word(), shape.word());
                 rows.push(Row::time(
                     format!("cold start, ready fd: {what}"),
@@ -179,6 +189,10 @@ fn run() -> Result<()> {
         }
     }
 
+    if process_only {
+        print_table(&rows);
+        return Ok(());
+    }
     // Round trips, listing and memory on the largest fan-out of processes.
     let n = sizes.iter().copied().max().unwrap_or(1000);
     let mut status = [0.0; 2];
@@ -304,15 +318,6 @@ impl Shape {
         match self {
             Shape::Chain => "chain",
             Shape::Fan => "fan-out",
-        }
-    }
-}
-
-impl ColdStart {
-    fn zero() -> ColdStart {
-        ColdStart {
-            ready: Duration::ZERO,
-            all_started: Duration::ZERO,
         }
     }
 }
