@@ -159,13 +159,20 @@ fn real_dinitctl() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-#[test]
-fn follow_a_log_buffer_until_the_service_is_unloaded_or_the_daemon_exits() {
-    let t = TempDir::new("follow");
+/// A temp dir with an empty services dir `sd` and a FIFO `in` that a
+/// service can read its output from, line by line as the test writes it.
+fn services_fed_by_fifo(tag: &str) -> (TempDir, PathBuf, PathBuf) {
+    let t = TempDir::new(tag);
     let services = t.0.join("sd");
     std::fs::create_dir_all(&services).unwrap();
     let fifo = t.0.join("in");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    (t, services, fifo)
+}
+
+#[test]
+fn follow_a_log_buffer_until_the_service_is_unloaded_or_the_daemon_exits() {
+    let (t, services, fifo) = services_fed_by_fifo("follow");
     let write = |name: &str, text: &str| std::fs::write(services.join(name), text).unwrap();
     write("boot", "type = internal\n");
     // `talk` writes what the test puts in the FIFO.
@@ -274,11 +281,7 @@ fn follow_needs_a_buffer_service() {
 
 #[test]
 fn follow_a_rotated_logfile_across_its_rotations() {
-    let t = TempDir::new("followrot");
-    let services = t.0.join("sd");
-    std::fs::create_dir_all(&services).unwrap();
-    let fifo = t.0.join("in");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (t, services, fifo) = services_fed_by_fifo("followrot");
     let log = t.0.join("rot.log");
     std::fs::write(services.join("boot"), "type = internal\n").unwrap();
     // Two 7-byte lines fill a file.

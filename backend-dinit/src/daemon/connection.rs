@@ -19,8 +19,8 @@ use braid_core::runtime::{HandlerResult, Runtime, SourceToken};
 use braid_core::spec::DepKind;
 
 use super::options::Level;
+use super::services::ServiceInfo;
 use super::{environment, status, Daemon, Shared};
-use crate::description::{LogType, ServiceType};
 use crate::protocol::{
     start_flags, DecodeError, DependencyType, Handle, Info, Reply, Request, ServiceState,
     ShutdownType, StatusVersion, MIN_COMPAT_VERSION, PROTOCOL_VERSION, RECEIVE_BUFFER_SIZE,
@@ -562,11 +562,11 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
             let Some(id) = service(handle) else {
                 return reply(Reply::Nak);
             };
-            let buffered = shared.borrow().services.info(id).is_some_and(|i| {
-                i.service_type != ServiceType::Internal
-                    && i.service_type != ServiceType::Triggered
-                    && i.log_type == LogType::Buffer
-            });
+            let buffered = shared
+                .borrow()
+                .services
+                .info(id)
+                .is_some_and(ServiceInfo::has_log_buffer);
             if !buffered {
                 return reply(Reply::Nak);
             }

@@ -9,8 +9,8 @@ use braid_core::engine::ServiceId;
 use braid_core::runtime::Runtime;
 
 use super::connection::ConnId;
+use super::services::ServiceInfo;
 use super::Shared;
-use crate::description::{LogType, ServiceType};
 use crate::protocol::Reply;
 
 /// Makes the runtime's tap send tapped output to the connections that
@@ -49,11 +49,11 @@ pub fn start(shared: &Shared, rt: &mut Runtime, cid: ConnId, name: &[u8]) {
     let Some(id) = rt.engine().lookup(&String::from_utf8_lossy(name)) else {
         return reply(Reply::NoService);
     };
-    let buffered = shared.borrow().services.info(id).is_some_and(|i| {
-        i.service_type != ServiceType::Internal
-            && i.service_type != ServiceType::Triggered
-            && i.log_type == LogType::Buffer
-    });
+    let buffered = shared
+        .borrow()
+        .services
+        .info(id)
+        .is_some_and(ServiceInfo::has_log_buffer);
     if !buffered {
         return reply(Reply::Nak);
     }

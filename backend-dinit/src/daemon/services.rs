@@ -31,6 +31,17 @@ pub struct ServiceInfo {
     pub log_type: LogType,
 }
 
+impl ServiceInfo {
+    /// Whether the daemon keeps this service's output in a log buffer
+    /// (what CATLOG and `braid log -f` read): only a service with a process
+    /// can have one.
+    pub fn has_log_buffer(&self) -> bool {
+        self.service_type != ServiceType::Internal
+            && self.service_type != ServiceType::Triggered
+            && self.log_type == LogType::Buffer
+    }
+}
+
 /// Why a load failed, as the protocol and the log tell it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
