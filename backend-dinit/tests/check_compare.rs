@@ -15,22 +15,11 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn peer_check() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BRAID_PEER_DINIT_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dinit"),
-    };
-    let p = dir.join("dinit-check");
-    p.exists().then_some(p)
+    braid_tests::dinit_peer_dir().map(|dir| dir.join("dinit-check"))
 }
 
 fn braid_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BRAID_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    // target/debug/deps/<test> → target/debug/braid
-    let exe = std::env::current_exe().ok()?;
-    let candidate = exe.parent()?.parent()?.join("braid");
-    candidate.exists().then_some(candidate)
+    braid_tests::braid_binary()
 }
 
 /// A scratch directory holding service files and a `dinit-check` link to
@@ -43,14 +32,8 @@ struct Tree {
 
 impl Tree {
     fn new() -> Option<Tree> {
-        let Some(real) = peer_check() else {
-            eprintln!("skipped: real dinit-check not found (set BRAID_PEER_DINIT_DIR)");
-            return None;
-        };
-        let Some(braid) = braid_bin() else {
-            eprintln!("skipped: braid binary not built (cargo build -p braid-turnstile)");
-            return None;
-        };
+        let real = peer_check()?;
+        let braid = braid_bin()?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
             "braid-check-{}-{}",

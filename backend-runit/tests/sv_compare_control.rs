@@ -105,7 +105,10 @@ fn up_down_and_friends_match_real_sv() {
     // `down` is sent although want is already down: TERM was not sent yet.
     p.step(&["-v", "down", "a"], &[("a", Down)]);
     p.step(&["once", "a"], &[("a", Once)]);
-    p.step(&["-v", "up", "a"], &[("a", Run)]);
+    // Not `-v`: on a service running once, sv's check passes on the first
+    // status it reads, and whether runsv has taken the `u` by then (", want
+    // down" or not) is a race in the real programs themselves.
+    p.step(&["up", "a"], &[("a", Run)]);
 
     // Several services in one call (already in the wanted state, so the
     // order of the ok lines does not depend on runsv's speed).

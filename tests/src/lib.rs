@@ -4,7 +4,7 @@
 //! no process behind (every session is killed, with its services, on drop).
 //!
 //! The binary is `$BRAID_BIN`, else `braid` beside the test executable's
-//! profile directory (built with cargo if missing). When it cannot be
+//! profile directory (brought up to date with cargo). When it cannot be
 //! found, tests say "skipped: ..." and pass, except under `CI=true`.
 
 pub mod fuzz;
@@ -34,15 +34,16 @@ pub fn braid_binary() -> Option<PathBuf> {
         .get_or_init(|| {
             let found = find_binary();
             if found.is_none() {
-                let what = "braid binary not found (build it or set BRAID_BIN)";
-                assert!(!in_ci(), "{what} (required when CI=true)");
-                eprintln!("skipped: {what}");
+                skip_or_fail("braid binary not found (build it or set BRAID_BIN)");
             }
             found
         })
         .clone()
 }
 
+/// `$BRAID_BIN`, else `braid` in the profile directory the test runs from,
+/// brought up to date with cargo first: a test of the daemon must not run
+/// the binary of an older build (a no-op when it is current).
 fn find_binary() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("BRAID_BIN") {
         return Some(PathBuf::from(b)).filter(|b| b.is_file());
@@ -50,20 +51,45 @@ fn find_binary() -> Option<PathBuf> {
     // <target>/<profile>/deps/<test> or <target>/<profile>/examples/<ex>
     let exe = std::env::current_exe().ok()?;
     let profile_dir = exe.parent()?.parent()?.to_path_buf();
-    let bin = profile_dir.join("braid");
-    if !bin.is_file() {
-        let target_dir = profile_dir.parent()?;
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "-q", "-p", "braid-turnstile"]);
-        if profile_dir.file_name() == Some(OsStr::new("release")) {
-            build.arg("--release");
-        }
-        let _ = build
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status();
+    let target_dir = profile_dir.parent()?;
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "-q", "-p", "braid-turnstile"]);
+    if profile_dir.file_name() == Some(OsStr::new("release")) {
+        build.arg("--release");
     }
+    let _ = build
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status();
+    let bin = profile_dir.join("braid");
     bin.is_file().then_some(bin)
+}
+
+/// The directory of the real dinit programs: `$BRAID_PEER_DINIT_DIR`, else
+/// `shared/peers/dinit` beside the repository. `None` after saying the test
+/// is skipped when it holds no `dinit` and `dinitctl` (under `CI=true` a
+/// failure).
+pub fn dinit_peer_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("BRAID_PEER_DINIT_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dinit"),
+    };
+    if dir.join("dinit").is_file() && dir.join("dinitctl").is_file() {
+        Some(dir)
+    } else {
+        skip_or_fail(&format!(
+            "real dinit programs not found in {} (set BRAID_PEER_DINIT_DIR)",
+            dir.display()
+        ));
+        None
+    }
+}
+
+/// Says a test is skipped for want of `what`, or fails it under `CI=true`,
+/// where every peer must be present.
+pub fn skip_or_fail(what: &str) {
+    assert!(!in_ci(), "{what} (required when CI=true)");
+    eprintln!("skipped: {what}");
 }
 
 /// A private scratch directory (mode 0700), removed on drop.

@@ -151,12 +151,7 @@ fn dinitctl(program: &Path, arg0: &str, socket: &Path, args: &[&str]) -> (i32, S
 }
 
 fn real_dinitctl() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BRAID_PEER_DINIT_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dinit"),
-    };
-    let p = dir.join("dinitctl");
-    p.is_file().then_some(p)
+    braid_tests::dinit_peer_dir().map(|dir| dir.join("dinitctl"))
 }
 
 /// A temp dir with an empty services dir `sd` and a FIFO `in` that a

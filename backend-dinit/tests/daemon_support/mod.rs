@@ -5,11 +5,9 @@
 //! transcripts to compare. Every wait is bounded; daemons are stopped (and
 //! if need be killed) on drop.
 //!
-//! The braid binary is `$BRAID_BIN`, else `braid` in the target directory
-//! these tests were built into (built with cargo if missing). The real
-//! programs are in `$BRAID_PEER_DINIT_DIR`, else `../shared/peers/dinit`
-//! beside the repository. When either is missing the tests say so and
-//! pass, except under `CI=true`, where they fail.
+//! The braid binary and the real programs are found by `braid_tests`
+//! (`$BRAID_BIN`, `$BRAID_PEER_DINIT_DIR`). When either is missing the tests
+//! say so and pass, except under `CI=true`, where they fail.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::fs::File;
@@ -22,66 +20,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips (or, in CI, fails) a test for a missing prerequisite.
-fn missing(what: &str) -> Option<PathBuf> {
-    assert!(!in_ci(), "{what} (required when CI=true)");
-    eprintln!("skipped: {what}");
-    None
-}
-
-/// The directory of the real dinit programs.
-pub fn peer_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BRAID_PEER_DINIT_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dinit"),
-    };
-    if dir.join("dinit").is_file() && dir.join("dinitctl").is_file() {
-        Some(dir)
-    } else {
-        missing(&format!(
-            "real dinit programs not found in {} (set BRAID_PEER_DINIT_DIR)",
-            dir.display()
-        ))
-    }
-}
-
-/// The braid binary.
-pub fn braid_binary() -> Option<PathBuf> {
-    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            if let Some(b) = std::env::var_os("BRAID_BIN") {
-                let b = PathBuf::from(b);
-                return if b.is_file() {
-                    Some(b)
-                } else {
-                    missing(&format!("BRAID_BIN={} does not exist", b.display()))
-                };
-            }
-            // <target>/debug/deps/<test> → <target>/debug/braid
-            let exe = std::env::current_exe().ok()?;
-            let profile_dir = exe.parent()?.parent()?.to_path_buf();
-            let bin = profile_dir.join("braid");
-            if !bin.is_file() {
-                let target_dir = profile_dir.parent()?;
-                let _ = Command::new(env!("CARGO"))
-                    .args(["build", "-q", "-p", "braid-turnstile"])
-                    .env("CARGO_TARGET_DIR", target_dir)
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status();
-            }
-            if bin.is_file() {
-                Some(bin)
-            } else {
-                missing(&format!("braid binary not found at {}", bin.display()))
-            }
-        })
-        .clone()
-}
+pub use braid_tests::{braid_binary, dinit_peer_dir as peer_dir};
 
 /// Both implementations, or `None` (after saying why) when one is missing.
 pub fn setup() -> Option<Peers> {

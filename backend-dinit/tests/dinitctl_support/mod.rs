@@ -12,47 +12,11 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-/// Where the real dinit programs are: `$BRAID_PEER_DINIT_DIR`, else
-/// `../shared/peers/dinit/` beside the repository. `None` (after saying
-/// so) when absent.
-pub fn peer_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("BRAID_PEER_DINIT_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dinit"),
-    };
-    if dir.join("dinit").is_file() && dir.join("dinitctl").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: real dinit programs not found in {} (set BRAID_PEER_DINIT_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
+pub use braid_tests::dinit_peer_dir as peer_dir;
 
-/// The `braid` binary, built first (`cargo build -p braid-turnstile`) into
-/// the target directory these tests run from.
+/// The `braid` binary (up to date with the sources).
 pub fn braid_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // <target>/debug/deps/<test> → <target>
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target layout");
-            let target_dir = profile_dir.parent().expect("target layout");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-q", "-p", "braid-turnstile"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p braid-turnstile failed");
-            let bin = profile_dir.join("braid");
-            assert!(bin.is_file(), "{} missing after build", bin.display());
-            bin
-        })
-        .clone()
+    braid_tests::braid_binary().expect("braid binary")
 }
 
 pub use braid_tests::TempDir;
