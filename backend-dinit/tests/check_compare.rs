@@ -9,6 +9,7 @@
 //! so and pass.
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -384,9 +385,12 @@ fn online_mode_uses_the_daemons_directories_and_environment() {
     // Only with the daemon's value does the log directory exist.
     .dir("sd/logs-daemon-value");
     let sock = t.root.join("sock");
+    let (read_end, write_end) = braid_tests::ready_pipe();
     let child = Command::new(&dinit)
         .args(["-u", "-q", "-d", "sd", "-p"])
         .arg(&sock)
+        .arg("--ready-fd")
+        .arg(write_end.as_raw_fd().to_string())
         .arg("boot")
         .current_dir(&t.root)
         .env("ONLY_IN_DAEMON", "daemon-value")
@@ -395,14 +399,11 @@ fn online_mode_uses_the_daemons_directories_and_environment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    drop(write_end);
     let _daemon = Daemon(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "dinit did not create its socket"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    // Listening, not only bound: dinit says so on its ready fd.
+    if let Err(why) = braid_tests::await_ready(&read_end, std::time::Duration::from_secs(10)) {
+        panic!("dinit did not become ready: {why:?}");
     }
     let sock = sock.to_string_lossy().into_owned();
     t.same(&["-n", "-p", &sock, "other"]);

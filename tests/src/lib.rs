@@ -551,3 +551,61 @@ impl RunitSession {
         text[at..].split(')').next()?.parse().ok()
     }
 }
+
+/// A pipe for a dinit `--ready-fd`: the read end (close-on-exec, the
+/// test's) and the write end, to pass by number to the daemon and drop once
+/// it is spawned.
+pub fn ready_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    nix::fcntl::fcntl(
+        read_end.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .expect("close-on-exec");
+    (read_end, write_end)
+}
+
+/// Why a daemon did not report ready on its ready fd.
+#[derive(Debug)]
+pub enum NotReady {
+    /// It closed the fd without a NUL: it exited first.
+    Exited,
+    /// The time ran out; what it had written so far.
+    TimedOut(Vec<u8>),
+    /// Polling or reading the pipe failed.
+    Pipe(nix::errno::Errno),
+}
+
+/// Waits (at most `limit`) until a daemon has written its socket path and
+/// a NUL to its ready fd, and returns the path.
+pub fn await_ready(read_end: &std::os::fd::OwnedFd, limit: Duration) -> Result<PathBuf, NotReady> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while !got.contains(&0) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NotReady::TimedOut(got));
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(read_end.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(NotReady::Pipe(e)),
+        }
+        let mut buf = [0u8; 256];
+        match nix::unistd::read(read_end.as_raw_fd(), &mut buf) {
+            Ok(0) => return Err(NotReady::Exited),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(NotReady::Pipe(e)),
+        }
+    }
+    got.truncate(got.iter().position(|b| *b == 0).unwrap_or(got.len()));
+    Ok(PathBuf::from(OsStr::from_bytes(&got)))
+}

@@ -9,14 +9,13 @@ mod support;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use support::{Proc, TempDir, BRAID};
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -100,7 +99,7 @@ impl Drop for Daemon {
 
 /// braid as `dinit`, started with `--ready-fd` and waited for.
 fn start_daemon(services: &Path, socket: &Path) -> Daemon {
-    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let (read_end, write_end) = braid_tests::ready_pipe();
     let child = Command::new(BRAID)
         .arg0("dinit")
         .arg("-d")
@@ -117,20 +116,8 @@ fn start_daemon(services: &Path, socket: &Path) -> Daemon {
         .unwrap();
     drop(write_end);
     let daemon = Daemon(Proc::spawned(child));
-    let deadline = Instant::now() + BOUND;
-    let mut got = Vec::new();
-    while !got.contains(&0) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(read_end.as_fd(), PollFlags::POLLIN)];
-        assert!(
-            poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) > 0,
-            "braid dinit did not become ready"
-        );
-        let mut buf = [0u8; 256];
-        let n = nix::unistd::read(read_end.as_raw_fd(), &mut buf).unwrap_or(0);
-        assert!(n > 0, "braid dinit exited before it was ready");
-        got.extend_from_slice(&buf[..n]);
+    if let Err(why) = braid_tests::await_ready(&read_end, BOUND) {
+        panic!("braid dinit did not become ready: {why:?}");
     }
     daemon
 }

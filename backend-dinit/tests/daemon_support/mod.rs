@@ -12,13 +12,11 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 pub use braid_tests::{braid_binary, dinit_peer_dir as peer_dir};
 
@@ -64,24 +62,6 @@ pub struct Daemon {
     exit: Option<i32>,
 }
 
-/// Waits (bounded) until `fd` is readable.
-fn wait_readable(fd: &OwnedFd, deadline: Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
-        }
-    }
-}
-
 impl Daemon {
     /// Writes the service files (name, contents; a name ending in `/` is a
     /// directory, a content starting with `->` a symlink) and starts the
@@ -109,12 +89,7 @@ impl Daemon {
                 link
             }
         };
-        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
-        nix::fcntl::fcntl(
-            read_end.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
+        let (read_end, write_end) = braid_tests::ready_pipe();
         let console = File::create(dir.0.join("console")).unwrap();
         let errors = File::create(dir.0.join("stderr")).unwrap();
         let child = Command::new(&program)
@@ -146,25 +121,15 @@ impl Daemon {
             exit: None,
         };
         // The ready fd gets the socket path and a NUL once listening; it
-        // closes without them if the daemon exits first.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut got = Vec::new();
-        while !got.contains(&0) {
-            assert!(
-                wait_readable(&read_end, deadline),
-                "{imp:?} dinit did not become ready: {}",
+        // closes without them if the daemon exits first (tests of a daemon
+        // that refuses to start see that in its console).
+        match braid_tests::await_ready(&read_end, Duration::from_secs(20)) {
+            Ok(path) => assert_eq!(path, daemon.socket, "{imp:?}: ready fd text"),
+            Err(braid_tests::NotReady::Exited) => {}
+            Err(why) => panic!(
+                "{imp:?} dinit did not become ready: {why:?}\n{}",
                 daemon.console()
-            );
-            let mut buf = [0u8; 256];
-            let n = nix::unistd::read(read_end.as_raw_fd(), &mut buf).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        if got.contains(&0) {
-            let path = String::from_utf8_lossy(&got[..got.len() - 1]).into_owned();
-            assert_eq!(Path::new(&path), daemon.socket, "{imp:?}: ready fd text");
+            ),
         }
         daemon
     }

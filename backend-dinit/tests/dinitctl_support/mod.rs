@@ -4,13 +4,11 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 pub use braid_tests::dinit_peer_dir as peer_dir;
 
@@ -40,24 +38,6 @@ pub struct Daemon {
     peer: PathBuf,
 }
 
-/// Waits (bounded) until `fd` is readable.
-fn wait_readable(fd: &OwnedFd, deadline: Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
-        }
-    }
-}
-
 impl Daemon {
     /// Writes the service files (name, contents) and starts the daemon with
     /// no initial service, waiting for its ready fd.
@@ -76,13 +56,7 @@ impl Daemon {
             std::fs::write(p, text).unwrap();
         }
         let socket = run.join("dinitctl");
-        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
-        // Only the daemon must hold the write end.
-        nix::fcntl::fcntl(
-            read_end.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
+        let (read_end, write_end) = braid_tests::ready_pipe();
         let log = std::fs::File::create(dir.0.join("dinit.log")).unwrap();
         let child = Command::new(peer.join("dinit"))
             .arg("--user")
@@ -113,20 +87,9 @@ impl Daemon {
             peer: peer.to_path_buf(),
         };
         // The ready fd gets the socket path and a NUL once listening.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut got = Vec::new();
-        let log =
-            |d: &Daemon| std::fs::read_to_string(d.dir.0.join("dinit.log")).unwrap_or_default();
-        while !got.contains(&0) {
-            assert!(
-                wait_readable(&read_end, deadline),
-                "dinit did not become ready: {}",
-                log(&daemon)
-            );
-            let mut buf = [0u8; 256];
-            let n = nix::unistd::read(read_end.as_raw_fd(), &mut buf).unwrap_or(0);
-            assert!(n > 0, "dinit closed its ready fd: {}", log(&daemon));
-            got.extend_from_slice(&buf[..n]);
+        if let Err(why) = braid_tests::await_ready(&read_end, Duration::from_secs(20)) {
+            let log = std::fs::read_to_string(daemon.dir.0.join("dinit.log")).unwrap_or_default();
+            panic!("dinit did not become ready: {why:?}\n{log}");
         }
         daemon
     }
