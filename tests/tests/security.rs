@@ -97,8 +97,15 @@ fn no_descriptor_of_braid_reaches_a_runit_service() {
     guard.0.push(pid);
     let fds = fds_of(pid);
     assert!(only_stdio(&fds), "a has {fds:#?}");
-    // b: restart it so that its log pipe exists at launch.
+    // b: restart it so that its log pipe exists at launch. sv returns once
+    // it has asked; the new process is the one to look at.
+    s.wait_status("b", "run: ");
+    let old = s.pid_of("b");
     s.sv(&["restart", "b"]);
+    assert!(
+        wait_until(LIMIT, || s.pid_of("b").is_some_and(|p| Some(p) != old)),
+        "b was not restarted"
+    );
     let status = s.wait_status("b", "run: ");
     let pid = s.pid_of("b").expect("pid");
     guard.0.push(pid);
