@@ -139,7 +139,9 @@ impl Diagnostics for Reporter<'_> {
     fn problem(&mut self, problem: Problem) {
         let n = self.name;
         match problem {
-            Problem::AtLine { pos, message } => eprintln!("Service '{n}' ({pos}): {message}"),
+            Problem::AtLine { pos, message } | Problem::AtSetting { pos, message, .. } => {
+                eprintln!("Service '{n}' ({pos}): {message}")
+            }
             Problem::BadDependencyName { pos, name } => {
                 eprintln!("Service '{name}' ({pos}): invalid dependency name '{name}'")
             }

@@ -83,6 +83,33 @@ pub enum LimitValue {
     Value(u64),
 }
 
+/// An I/O scheduling class and level (Linux `ioprio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPriority {
+    /// No class of its own: the kernel derives it from the nice value.
+    Default,
+    /// Level 0 (highest) to 7.
+    Realtime(u8),
+    /// Level 0 (highest) to 7.
+    BestEffort(u8),
+    /// Only when no other process wants the disk.
+    Idle,
+}
+
+impl IoPriority {
+    /// The value `ioprio_set` takes: the class in the bits from 13 up, the
+    /// level below.
+    pub fn raw(self) -> i32 {
+        let (class, level) = match self {
+            IoPriority::Default => (0, 0),
+            IoPriority::Realtime(l) => (1, l),
+            IoPriority::BestEffort(l) => (2, l),
+            IoPriority::Idle => (3, 0),
+        };
+        class << 13 | i32::from(level)
+    }
+}
+
 /// How strongly a service depends on another (see `doc/DESIGN.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DepKind {
@@ -242,6 +269,15 @@ pub struct ServiceSpec {
     pub working_dir: Option<PathBuf>,
     pub rlimits: Vec<Rlimit>,
     pub nice: Option<i32>,
+    /// Set with `ioprio_set` before the credentials are dropped.
+    pub io_priority: Option<IoPriority>,
+    /// Written to `/proc/self/oom_score_adj` (-1000 to 1000).
+    pub oom_score_adj: Option<i16>,
+    /// The cgroup directory (e.g. `/sys/fs/cgroup/app`) whose
+    /// `cgroup.procs` each process is moved into before exec. A relative
+    /// path is one the backend could not place under the cgroup
+    /// filesystem: launching then fails at that step with `ENOENT`.
+    pub cgroup: Option<PathBuf>,
     pub deps: Vec<Dependency>,
     pub readiness: Readiness,
     pub restart: RestartPolicy,
@@ -293,6 +329,9 @@ impl ServiceSpec {
             working_dir: None,
             rlimits: Vec::new(),
             nice: None,
+            io_priority: None,
+            oom_score_adj: None,
+            cgroup: None,
             deps: Vec::new(),
             readiness: Readiness::OnExec,
             restart: RestartPolicy::default(),

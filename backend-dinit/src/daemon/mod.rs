@@ -7,6 +7,7 @@
 //! No borrow of it is held across a call into the runtime that may run
 //! callbacks (`command` followed by a settle, `run_until`).
 
+mod cgroup;
 mod connection;
 mod console;
 mod environment;
@@ -135,6 +136,15 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
             return Err(1);
         }
     };
+    // As dinit: found before the control socket is opened; a base that
+    // cannot be told only fails the services that need it.
+    let cgroup_base = match cgroup::base(opts.cgroup_path.as_deref()) {
+        Ok(base) => base,
+        Err(warning) => {
+            console.log(Level::Warn, warning);
+            None
+        }
+    };
     let listener = match server::open(&socket_path) {
         Ok(l) => l,
         Err(text) => {
@@ -202,8 +212,10 @@ pub fn embed(argv: &[OsString]) -> Result<Embedded, i32> {
     }
     environment::sync(&mut rt, &context);
 
+    let mut loader = Loader::new(dirs, context);
+    loader.cgroup_base = cgroup_base;
     let shared: Shared = Rc::new(RefCell::new(Daemon {
-        services: Services::new(Loader::new(dirs, context)),
+        services: Services::new(loader),
         console,
         conns: HashMap::new(),
         next_conn: 0,

@@ -26,6 +26,8 @@ pub struct Options {
     pub socket_path: Option<Vec<u8>>,
     pub ready_fd: Option<RawFd>,
     pub log_file: Option<String>,
+    /// `--cgroup-path`: the base of a relative `run-in-cgroup`.
+    pub cgroup_path: Option<String>,
     /// No `[  OK  ]` status lines.
     pub quiet: bool,
     pub console_level: Level,
@@ -85,6 +87,7 @@ pub fn parse(argv: &[OsString]) -> Parsed {
         socket_path: None,
         ready_fd: None,
         log_file: None,
+        cgroup_path: None,
         quiet: false,
         console_level: Level::Warn,
         log_level: Level::Notice,
@@ -129,13 +132,10 @@ pub fn parse(argv: &[OsString]) -> Parsed {
                 Some(v) => o.log_file = Some(v),
                 None => return fail("'--log-file' (-l) requires an argument"),
             },
-            // Accepted for compatibility: braid does not place services
-            // in cgroups.
-            "--cgroup-path" | "-b" => {
-                if value(i).is_none() {
-                    return fail("'--cgroup-path' (-b) requires an argument");
-                }
-            }
+            "--cgroup-path" | "-b" => match value(i) {
+                Some(v) => o.cgroup_path = Some(v),
+                None => return fail("'--cgroup-path' (-b) requires an argument"),
+            },
             "--service" | "-t" => match value(i) {
                 Some(v) => o.services.push(v),
                 None => return fail("'--service' (-t) requires an argument"),
@@ -185,7 +185,7 @@ pub fn parse(argv: &[OsString]) -> Parsed {
                 o.console_level = Level::None;
             }
             "--version" => {
-                print!("Dinit version {VERSION}.\nSupported features: supplemental-groups\n");
+                print!("Dinit version {VERSION}.\nSupported features: cgroups supplemental-groups io-priority oom-score-adjust\n");
                 return Parsed::Done;
             }
             "--help" => {

@@ -130,6 +130,11 @@ fn failure_from(err: LoadError) -> Failure {
         } => desc(pos, setting, message),
         LoadError::Invalid { problem, .. } => match problem {
             Problem::AtLine { pos, message } => desc(Some(pos), None, message),
+            Problem::AtSetting {
+                pos,
+                setting,
+                message,
+            } => desc(Some(pos), Some(setting), message),
             Problem::BadDependencyName { pos, name: dep } => {
                 desc(Some(pos), None, format!("invalid dependency name '{dep}'"))
             }

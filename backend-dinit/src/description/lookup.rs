@@ -10,7 +10,7 @@ use braid_core::spec::ServiceSpec;
 use nix::libc;
 
 use super::parse::{parent_path, parse, Context};
-use super::{split_name, to_spec, LoadError, Problem, ServiceDescription};
+use super::{cgroup_dir, split_name, to_spec, LoadError, Problem, ServiceDescription};
 
 /// The service directories dinit uses when none are given: the user
 /// directories in user mode (falling back to the system list when no user
@@ -185,11 +185,18 @@ pub struct LoadedService {
 pub struct Loader {
     pub dirs: Vec<String>,
     pub context: Context,
+    /// What a relative `run-in-cgroup` is relative to (see
+    /// [`super::cgroup_dir`]); `None` when it cannot be resolved.
+    pub cgroup_base: Option<PathBuf>,
 }
 
 impl Loader {
     pub fn new(dirs: Vec<String>, context: Context) -> Self {
-        Loader { dirs, context }
+        Loader {
+            dirs,
+            context,
+            cgroup_base: None,
+        }
     }
 
     /// Finds, reads and checks the description of `name`; the first error
@@ -205,7 +212,8 @@ impl Loader {
             });
         }
         let description = parsed?;
-        let spec = to_spec(&description);
+        let mut spec = to_spec(&description);
+        spec.cgroup = cgroup_dir(&description.run_in_cgroup, self.cgroup_base.as_deref());
         Ok(LoadedService {
             spec,
             path: PathBuf::from(&source.file),

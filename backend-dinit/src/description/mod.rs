@@ -28,7 +28,7 @@ pub use lookup::{default_service_dirs, find_description, LoadedService, Loader, 
 pub use parse::{combine_paths, parent_path, parse, Context};
 pub use settings::{Limit, LimitPair};
 pub use substitute::{substitute, substitute_text};
-pub use to_spec::to_spec;
+pub use to_spec::{cgroup_dir, to_spec};
 
 /// A place in a description file: the file as dinit names it and a line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -315,6 +315,13 @@ impl ServiceDescription {
 pub enum Problem {
     /// A bad line or value.
     AtLine { pos: Pos, message: String },
+    /// A bad value that dinit's log also names the setting of (`ioprio`'s
+    /// class); dinit-check words it as `AtLine`.
+    AtSetting {
+        pos: Pos,
+        setting: String,
+        message: String,
+    },
     /// An invalid name in `depends-on`, `depends-ms`, `waits-for` or
     /// `prepared-by`. (dinit-check attributes this one to the dependency.)
     BadDependencyName { pos: Pos, name: String },
@@ -346,7 +353,9 @@ impl fmt::Display for Problem {
     /// The daemon's wording.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::AtLine { pos, message } => write!(f, "{pos}: {message}"),
+            Problem::AtLine { pos, message } | Problem::AtSetting { pos, message, .. } => {
+                write!(f, "{pos}: {message}")
+            }
             Problem::BadDependencyName { pos, name } => {
                 write!(f, "{pos}: invalid dependency name '{name}'")
             }

@@ -608,7 +608,11 @@ impl Parser<'_> {
                 } else if v == "idle" {
                     IoPrio::Idle
                 } else {
-                    return Err(at_line(format!("invalid value for ioprio: {v}")));
+                    return Err(Problem::AtSetting {
+                        pos: pos.clone(),
+                        setting: key.to_string(),
+                        message: format!("invalid value for ioprio: {v}"),
+                    });
                 });
             }
             _ => unreachable!("every entry of SETTINGS is handled"),

@@ -1,24 +1,24 @@
 //! Translating a [`ServiceDescription`] into braid's [`ServiceSpec`].
 //!
-//! Settings with no counterpart in `ServiceSpec` (console options, cgroup,
-//! ioprio, oom-score-adj, utmp entries, log file ownership,
+//! Settings with no counterpart in `ServiceSpec` (console options, utmp
+//! entries, log file ownership,
 //! `kill-all-on-stop`, `starts-rwfs`/`starts-log`, variables an env-file
 //! unsets) stay in the description for the daemon to read there.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use braid_core::spec::{
-    CommandLine, Credentials, DepKind, Dependency, Flags, Kind, LimitValue, Output, Readiness,
-    RestartMode, RestartPolicy, Rlimit, ServiceSpec, SocketSpec,
+    CommandLine, Credentials, DepKind, Dependency, Flags, IoPriority, Kind, LimitValue, Output,
+    Readiness, RestartMode, RestartPolicy, Rlimit, ServiceSpec, SocketSpec,
 };
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
 
 use super::{
-    DepType, Limit, LogType, ReadyNotification, RestartSetting, RlimitResource, ServiceDescription,
-    ServiceType,
+    DepType, IoPrio, Limit, LogType, ReadyNotification, RestartSetting, RlimitResource,
+    ServiceDescription, ServiceType,
 };
 
 /// The service `desc` describes, as the engine models it.
@@ -68,6 +68,14 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
         })
         .collect();
     spec.nice = desc.nice.map(|n| n.clamp(-20, 19));
+    spec.io_priority = desc.ioprio.map(|p| match p {
+        IoPrio::None => IoPriority::Default,
+        IoPrio::Realtime(l) => IoPriority::Realtime(l),
+        IoPrio::BestEffort(l) => IoPriority::BestEffort(l),
+        IoPrio::Idle => IoPriority::Idle,
+    });
+    spec.oom_score_adj = desc.oom_score_adj;
+    spec.cgroup = cgroup_dir(&desc.run_in_cgroup, None);
 
     let mut deps: Vec<Dependency> = desc
         .deps
@@ -167,6 +175,30 @@ pub fn to_spec(desc: &ServiceDescription) -> ServiceSpec {
 
 /// Where a `pass-cs-fd` service finds its control connection's fd number.
 pub const CONTROL_FD_VAR: &str = "DINIT_CS_FD";
+
+/// Where cgroups are mounted; dinit resolves `run-in-cgroup` under it.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The cgroup directory for a `run-in-cgroup` value, as dinit finds it: an
+/// absolute value names a cgroup from the root of the cgroup filesystem, a
+/// relative one is under `base` (dinit's own cgroup, or `--cgroup-path`;
+/// itself under the root unless absolute). With no base, a relative value
+/// stays relative: the launch then fails as dinit's does (`ENOENT`).
+pub fn cgroup_dir(run_in_cgroup: &str, base: Option<&Path>) -> Option<PathBuf> {
+    if run_in_cgroup.is_empty() {
+        return None;
+    }
+    let root = Path::new(CGROUP_ROOT);
+    Some(match run_in_cgroup.strip_prefix('/') {
+        // "/" names no cgroup (dinit opens an empty path: ENOENT).
+        Some("") => PathBuf::new(),
+        Some(rest) => root.join(rest),
+        None => match base {
+            Some(base) => root.join(base).join(run_in_cgroup),
+            None => PathBuf::from(run_in_cgroup),
+        },
+    })
+}
 
 fn limit(l: Limit) -> LimitValue {
     match l {

@@ -8,7 +8,8 @@
 //! copied by the kernel while the child shares it (see `EnvBlock`).
 //!
 //! The child's setup follows dinit's order: arrange fds, chdir, stdio and
-//! `setsid`, rlimits, nice, groups/gid/uid, signal mask, exec. A failing step
+//! `setsid`, rlimits, nice, I/O priority, OOM score adjustment, cgroup,
+//! groups/gid/uid, signal mask, exec. A failing step
 //! writes its stage and errno to a close-on-exec status pipe and exits; the
 //! parent reads that pipe until it closes, so `spawn` returns only once the
 //! child has exec'd or failed, and a failure is a value, never a panic.
@@ -29,7 +30,9 @@ use nix::unistd::Pid;
 
 use super::env_block::{self, EnvBlock};
 use crate::engine::{LaunchFailure, LaunchStage, Role};
-use crate::spec::{CommandLine, Credentials, LimitValue, Readiness, Rlimit, ServiceSpec};
+use crate::spec::{
+    CommandLine, Credentials, IoPriority, LimitValue, Readiness, Rlimit, ServiceSpec,
+};
 
 /// `PATH` used for the lookup when the environment has none (glibc's default).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
@@ -79,6 +82,9 @@ pub struct Launch<'fd> {
     credentials: Credentials,
     rlimits: Vec<Rlimit>,
     nice: Option<i32>,
+    io_priority: Option<IoPriority>,
+    oom_score_adj: Option<i16>,
+    cgroup: Option<PathBuf>,
     stdin: Stdin<'fd>,
     stdout: Stdout<'fd>,
     stdout_only: bool,
@@ -118,6 +124,9 @@ impl<'fd> Launch<'fd> {
             credentials: Credentials::default(),
             rlimits: Vec::new(),
             nice: None,
+            io_priority: None,
+            oom_score_adj: None,
+            cgroup: None,
             stdin: Stdin::Null,
             stdout: Stdout::Null,
             stdout_only: false,
@@ -179,6 +188,9 @@ impl<'fd> Launch<'fd> {
         if let Some(nice) = spec.nice {
             self.nice(nice);
         }
+        self.io_priority = spec.io_priority;
+        self.oom_score_adj = spec.oom_score_adj;
+        self.cgroup.clone_from(&spec.cgroup);
         Some(())
     }
 
@@ -218,6 +230,24 @@ impl<'fd> Launch<'fd> {
 
     pub fn nice(&mut self, nice: i32) -> &mut Self {
         self.nice = Some(nice);
+        self
+    }
+
+    pub fn io_priority(&mut self, priority: IoPriority) -> &mut Self {
+        self.io_priority = Some(priority);
+        self
+    }
+
+    /// Written to `/proc/self/oom_score_adj`.
+    pub fn oom_score_adj(&mut self, adj: i16) -> &mut Self {
+        self.oom_score_adj = Some(adj);
+        self
+    }
+
+    /// Moves the process into the cgroup at directory `dir` (see
+    /// `ServiceSpec::cgroup`).
+    pub fn cgroup(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cgroup = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -447,6 +477,19 @@ impl<'fd> Launch<'fd> {
             .iter()
             .map(|r| (r.resource, r.soft.map(limit_value), r.hard.map(limit_value)))
             .collect();
+        let oom_score_adj = self.oom_score_adj.map(|adj| {
+            let mut text = Decimal::new(adj.into());
+            text.push(b'\n');
+            text
+        });
+        let cgroup_procs = match &self.cgroup {
+            Some(dir) if dir.is_absolute() => Some(Ok(cstring(
+                dir.join("cgroup.procs").as_os_str(),
+                LaunchStage::EnterCgroup,
+            )?)),
+            Some(_) => Some(Err(libc::ENOENT)),
+            None => None,
+        };
 
         let mut prepared = Prepared {
             argv_ptrs: Vec::new(),
@@ -464,6 +507,9 @@ impl<'fd> Launch<'fd> {
             control_fd,
             rlimits,
             nice: self.nice,
+            io_priority: self.io_priority.map(IoPriority::raw),
+            oom_score_adj,
+            cgroup_procs,
             groups: self.credentials.groups.clone(),
             gid: self.credentials.gid,
             uid: self.credentials.uid,
@@ -640,6 +686,13 @@ struct Prepared<'a> {
     control_fd: Option<i32>,
     rlimits: Vec<(Resource, Option<libc::rlim_t>, Option<libc::rlim_t>)>,
     nice: Option<i32>,
+    /// The value for `ioprio_set`.
+    io_priority: Option<i32>,
+    /// The text written to `/proc/self/oom_score_adj`.
+    oom_score_adj: Option<Decimal>,
+    /// The cgroup's `cgroup.procs` file, or the errno reported for a
+    /// cgroup that cannot be placed.
+    cgroup_procs: Option<Result<CString, i32>>,
     groups: Option<Vec<u32>>,
     gid: Option<u32>,
     uid: Option<u32>,
@@ -816,6 +869,30 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
                 child_fail(status, LaunchStage::SetPriority, errno());
             }
         }
+        if let Some(value) = p.io_priority {
+            const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+            let pid = libc::c_long::from(libc::getpid());
+            let value = libc::c_long::from(value);
+            if libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid, value) != 0 {
+                child_fail(status, LaunchStage::SetPriority, errno());
+            }
+        }
+        if let Some(text) = &p.oom_score_adj {
+            let path = c"/proc/self/oom_score_adj";
+            if let Err(e) = write_file(path, text.as_bytes()) {
+                child_fail(status, LaunchStage::SetPriority, e);
+            }
+        }
+        match &p.cgroup_procs {
+            Some(Ok(path)) => {
+                let pid = Decimal::new(libc::getpid().into());
+                if let Err(e) = write_file(path, pid.as_bytes()) {
+                    child_fail(status, LaunchStage::EnterCgroup, e);
+                }
+            }
+            Some(Err(e)) => child_fail(status, LaunchStage::EnterCgroup, *e),
+            None => {}
+        }
 
         if let Some(groups) = &p.groups {
             if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
@@ -873,6 +950,73 @@ unsafe fn run_child(p: &Prepared, fds: &ChildFds, mask: &libc::sigset_t, reset_s
             err = libc::EACCES;
         }
         child_fail(status, LaunchStage::DoExec, err)
+    }
+}
+
+/// Opens `path` for writing (no create) and writes `bytes` in one call;
+/// the errno of the step that failed. Async-signal-safe.
+///
+/// # Safety
+/// Only for the child between fork and exec (or any single-threaded use).
+unsafe fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), i32> {
+    // SAFETY: open(2), write(2) and close(2) on a NUL-terminated path and a
+    // valid buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(errno());
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let err = errno();
+        libc::close(fd);
+        if written < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// A number in decimal, on the stack (the child may not allocate), with
+/// room for one more byte after it.
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    buf: [u8; 22],
+    len: usize,
+}
+
+impl Decimal {
+    fn new(n: i64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        let mut rest = n.unsigned_abs();
+        loop {
+            digits[count] = b'0' + (rest % 10) as u8;
+            count += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut d = Decimal {
+            buf: [0; 22],
+            len: 0,
+        };
+        if n < 0 {
+            d.push(b'-');
+        }
+        for &digit in digits[..count].iter().rev() {
+            d.push(digit);
+        }
+        d
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

@@ -440,7 +440,7 @@ pub fn load_dinit_service(session: &mut Session, dirs: &[String], name: &str) {
     let parsed = parse(&source, &ctx, &mut problems);
     for p in &problems {
         let (pos, hint) = match p {
-            Problem::AtLine { pos, message } => (
+            Problem::AtLine { pos, message } | Problem::AtSetting { pos, message, .. } => (
                 Some(pos),
                 Some(if message.starts_with("unknown setting") {
                     "see dinit-service(5) for the settings dinit knows; remove or correct it"
@@ -456,7 +456,9 @@ pub fn load_dinit_service(session: &mut Session, dirs: &[String], name: &str) {
         };
         let pos = pos.map_or_else(|| at(&file, None), dinit_pos);
         let message = match p {
-            Problem::AtLine { message, .. } => format!("dinit service '{name}': {message}"),
+            Problem::AtLine { message, .. } | Problem::AtSetting { message, .. } => {
+                format!("dinit service '{name}': {message}")
+            }
             Problem::BadDependencyName { name: dep, .. } => {
                 format!("dinit service '{name}': invalid dependency name '{dep}'")
             }
