@@ -1045,3 +1045,48 @@ unsafe fn write_pid(out: *mut u8, pid: libc::pid_t) {
     // SAFETY: as above.
     unsafe { *out.add(prefix + len) = 0 };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text() {
+        assert_eq!(Decimal::new(0).as_bytes(), b"0");
+        assert_eq!(Decimal::new(-1000).as_bytes(), b"-1000");
+        let mut d = Decimal::new(i64::MIN);
+        d.push(b'\n');
+        assert_eq!(d.as_bytes(), b"-9223372036854775808\n");
+    }
+
+    #[test]
+    fn io_priority_values() {
+        assert_eq!(IoPriority::Default.raw(), 0);
+        assert_eq!(IoPriority::Realtime(2).raw(), 1 << 13 | 2);
+        assert_eq!(IoPriority::BestEffort(5).raw(), 2 << 13 | 5);
+        assert_eq!(IoPriority::Idle.raw(), 3 << 13);
+    }
+
+    #[test]
+    fn unplaced_or_missing_cgroup_fails_at_its_stage() {
+        for dir in ["relative", "/nonexistent-braid-cgroup"] {
+            let mut launch = Launch::new(["/bin/true"]);
+            launch.cgroup(dir);
+            let failure = launch.spawn().unwrap_err();
+            assert_eq!(failure.stage, LaunchStage::EnterCgroup, "{dir}");
+            assert_eq!(failure.errno, Errno::ENOENT, "{dir}");
+        }
+    }
+
+    #[test]
+    fn oom_score_adj_reaches_the_process() {
+        let mut launch = Launch::new(["/bin/sleep", "10"]);
+        // Raising the score needs no privilege.
+        launch.oom_score_adj(1000);
+        let pid = launch.spawn().expect("spawn");
+        let text = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        assert_eq!(text.unwrap().trim(), "1000");
+    }
+}
