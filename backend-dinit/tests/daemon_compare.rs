@@ -395,9 +395,10 @@ fn dependency_start_order() {
 
 /// The order of the stop lines at a shutdown: services nothing requires go
 /// first (in load order, handled last-in-first-out), the ones they held
-/// follow as they are let go; a process is announced once reaped; a hard
-/// dependent that let go and has nothing running does not keep its
-/// dependency (c stops before a).
+/// follow as they are let go (each let go of stopping at once, in the order
+/// listed); a pinned service stops when unpinned, before the next one is
+/// looked at; a process is announced once reaped; a hard dependent that let
+/// go and has nothing running does not keep its dependency (c before a).
 #[test]
 fn shutdown_stop_order() {
     let mixed = [
@@ -453,6 +454,45 @@ fn shutdown_stop_order() {
             Ctl(&["start", "z"]),
             Ctl(&["start", "a"]),
             Ctl(&["start", "b"]),
+        ],
+    );
+    let chain = [
+        (
+            "boot",
+            "type = internal\ndepends-on = p1\nwaits-for = q\nwaits-for = s\n",
+        ),
+        ("s", "type = internal\n"),
+        (
+            "p1",
+            "type = process\ncommand = /bin/sleep 1000\ndepends-on = p2\n",
+        ),
+        (
+            "p2",
+            "type = process\ncommand = /bin/sleep 1000\nwaits-for = r\n",
+        ),
+        ("q", "type = internal\n"),
+        ("r", "type = internal\n"),
+    ];
+    compare(
+        &chain,
+        &[],
+        &[Wait("boot", "STARTED"), Ctl(&["shutdown"]), Exit],
+    );
+    let pinned = [
+        ("boot", "type = internal\nwaits-for = a\n"),
+        ("a", "type = internal\n"),
+        ("pn", "type = internal\ndepends-on = d\nwaits-for = e\n"),
+        ("d", "type = internal\n"),
+        ("e", "type = internal\n"),
+        ("x", "type = internal\nwaits-for = d\n"),
+    ];
+    compare(
+        &pinned,
+        &[],
+        &[
+            Wait("boot", "STARTED"),
+            Ctl(&["start", "--pin", "pn"]),
+            Ctl(&["start", "x"]),
         ],
     );
 }

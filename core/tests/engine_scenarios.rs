@@ -1358,3 +1358,57 @@ fn refused_stop_names_dependents_in_link_order_as_dinit() {
     let expected = vec![w.id("intermediary"), w.id("boot")];
     assert_eq!(r, Err(CommandError::HasDependents(expected)));
 }
+
+#[test]
+fn dependencies_let_go_of_together_stop_in_the_order_listed_as_dinit() {
+    // dinit: letting go of its dependencies, a service stops each one that
+    // nothing else requires at once, in the order listed, before what they
+    // let go of in turn. Real dinit prints r, s, q, boot, p1, p2.
+    let mut w = World::new();
+    w.load(
+        internal("boot")
+            .depends(DepKind::Hard, "p1")
+            .depends(DepKind::WaitsFor, "q")
+            .depends(DepKind::WaitsFor, "s"),
+    );
+    w.load(internal("s"));
+    w.load(proc("p1").depends(DepKind::Hard, "p2"));
+    w.load(proc("p2").depends(DepKind::WaitsFor, "r"));
+    w.load(internal("q"));
+    w.load(internal("r"));
+    w.cmd("boot", START).unwrap();
+    w.seen.clear();
+    w.stop_all();
+    w.settle(secs(5.0));
+    assert_eq!(
+        order(&w, ServiceEvent::Stopped),
+        ["r", "s", "q", "boot", "p1", "p2"]
+    );
+}
+
+#[test]
+fn stop_all_stops_a_pinned_service_before_going_on_as_dinit() {
+    // dinit stops a pinned service when it unpins it and runs its queues
+    // there and then. Real dinit prints a, e, pn, boot, d, x.
+    let mut w = World::new();
+    w.load(internal("boot").depends(DepKind::WaitsFor, "a"));
+    w.load(internal("a"));
+    w.load(
+        internal("pn")
+            .depends(DepKind::Hard, "d")
+            .depends(DepKind::WaitsFor, "e"),
+    );
+    w.load(internal("d"));
+    w.load(internal("e"));
+    w.load(internal("x").depends(DepKind::WaitsFor, "d"));
+    w.cmd("boot", START).unwrap();
+    w.cmd("pn", Command::Start { pin: true }).unwrap();
+    w.cmd("x", START).unwrap();
+    w.seen.clear();
+    w.stop_all();
+    w.settle(secs(5.0));
+    assert_eq!(
+        order(&w, ServiceEvent::Stopped),
+        ["a", "e", "pn", "boot", "d", "x"]
+    );
+}

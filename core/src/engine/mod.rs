@@ -277,7 +277,7 @@ impl Engine {
         for i in 0..self.records.len() {
             let id = ServiceId(i as u32);
             let r = self.rec_mut(id);
-            r.pin_started = false;
+            let pinned = std::mem::take(&mut r.pin_started);
             r.pin_stopped = false;
             if r.explicit {
                 r.explicit = false;
@@ -287,6 +287,11 @@ impl Engine {
                 r.target = State::Stopped;
                 self.push(Work::SyncHolds(id));
                 self.do_stop(id);
+                if pinned {
+                    // dinit stops a pinned service when it unpins it, and
+                    // runs its queues right then, before the next service.
+                    self.run_queue();
+                }
             }
         }
         self.run_queue();

@@ -237,15 +237,16 @@ impl Engine {
 
     /// Drops a hold; the last one lets the service stop, and it lets go of
     /// its dependencies at once (they stop after it, as they must wait for
-    /// their hard dependents).
+    /// their hard dependents). Its stop is handled before that letting go
+    /// (last in, first out), as dinit stops it before it propagates.
     pub(super) fn release(&mut self, id: ServiceId) {
         let r = self.rec_mut(id);
         debug_assert!(r.required_by > 0, "release without a hold");
         r.required_by = r.required_by.saturating_sub(1);
         if r.required_by == 0 && !r.pin_started {
             r.target = State::Stopped;
-            self.push(Work::Stop(id));
             self.push(Work::SyncHolds(id));
+            self.push(Work::Stop(id));
         }
     }
 
@@ -265,18 +266,45 @@ impl Engine {
     pub(super) fn sync_holds(&mut self, id: ServiceId) {
         let r = self.rec(id);
         let wanted = (r.required_by > 0 || r.pin_started) && r.target == State::Started;
-        // In reverse, so that the last-in-first-out queue starts them in
-        // the order they are listed, as dinit does.
-        for i in (0..self.rec(id).deps.len()).rev() {
+        if wanted {
+            // In reverse, so that the last-in-first-out queue starts them
+            // in the order they are listed, as dinit does.
+            for i in (0..self.rec(id).deps.len()).rev() {
+                let e = &mut self.rec_mut(id).deps[i];
+                let to = e.to;
+                if e.kind.holds() && !e.holding {
+                    e.holding = true;
+                    self.require(to);
+                }
+            }
+            return;
+        }
+        // In order, each one let go of starting to stop at once, as dinit
+        // does: that decides the order of the stops (see `release_now`).
+        for i in 0..self.rec(id).deps.len() {
             let e = &mut self.rec_mut(id).deps[i];
             let to = e.to;
-            if wanted && e.kind.holds() && !e.holding {
-                e.holding = true;
-                self.require(to);
-            } else if !wanted && e.holding {
+            if e.holding {
                 e.holding = false;
-                self.release(to);
+                self.release_now(to);
             }
+        }
+    }
+
+    /// `release`, except that a dependency nothing requires any more starts
+    /// stopping at once instead of through the queue (its own holds are
+    /// let go through the queue). So dependencies let go of together join
+    /// the transition queue in the order they are listed, before anything
+    /// their own dependencies cause, as in dinit. Not recursive: stopping
+    /// only queues work for the dependents.
+    fn release_now(&mut self, id: ServiceId) {
+        let r = self.rec_mut(id);
+        debug_assert!(r.required_by > 0, "release without a hold");
+        r.required_by = r.required_by.saturating_sub(1);
+        if r.required_by == 0 && !r.pin_started {
+            r.target = State::Stopped;
+            self.push(Work::SyncHolds(id));
+            self.do_stop(id);
         }
     }
 
