@@ -153,6 +153,81 @@ fn bad_values_fail_the_load_alike() {
     );
 }
 
+/// The console of a daemon (`imp`) started on `files` with `name` on its
+/// command line, run as an unprivileged user (nobody when the test runs as
+/// root); it exits once nothing runs.
+fn unprivileged_console(peers: &Peers, imp: Impl, files: &[(&str, &str)], name: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let dir = braid_tests::TempDir::new("prio-unpriv");
+    let services = dir.join("sd");
+    std::fs::create_dir(&services).unwrap();
+    for (file, text) in files {
+        std::fs::write(services.join(file), text).unwrap();
+    }
+    let program = match imp {
+        Impl::Real => peers.real.join("dinit"),
+        Impl::Braid => {
+            let link = dir.join("dinit");
+            std::os::unix::fs::symlink(&peers.braid, &link).unwrap();
+            link
+        }
+    };
+    let mut c = std::process::Command::new(program);
+    c.args(["-u", "-d"])
+        .arg(&services)
+        .arg("-p")
+        .arg(dir.join("socket"))
+        .arg(name)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::null());
+    if nix::unistd::geteuid().is_root() {
+        const NOBODY: u32 = 65534;
+        let mut paths = vec![dir.path().to_path_buf(), services.clone()];
+        paths.extend(files.iter().map(|(f, _)| services.join(f)));
+        for p in &paths {
+            std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        c.uid(NOBODY).gid(NOBODY);
+    }
+    let out = daemon_support::run_bounded(c);
+    assert_eq!(out.code, 0, "{imp:?}: {out:?}");
+    out.stdout
+        .lines()
+        .filter(|l| !l.contains("cannot determine cgroup root path"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(&dir.path().to_string_lossy().into_owned(), "$DIR")
+}
+
+#[test]
+fn settings_that_need_privilege_fail_the_start_alike() {
+    let Some(peers) = setup() else {
+        return;
+    };
+    let files = [
+        // Lowering the score needs CAP_SYS_RESOURCE: the write fails.
+        (
+            "lowoom",
+            "type = process\ncommand = /bin/sleep 1000\noom-score-adj = -500\n",
+        ),
+        // The realtime class needs CAP_SYS_ADMIN.
+        (
+            "rtio",
+            "type = process\ncommand = /bin/sleep 1000\nioprio = realtime:0\n",
+        ),
+    ];
+    for (name, _) in files {
+        let real = unprivileged_console(&peers, Impl::Real, &files, name);
+        assert!(
+            real.contains("execution failed - setting I/O priority"),
+            "the real dinit applied {name} unprivileged: {real}"
+        );
+        let braid = unprivileged_console(&peers, Impl::Braid, &files, name);
+        assert_eq!(braid, real, "{name}: braid (left), real dinit (right)");
+    }
+}
+
 /// A cgroup made for one test under the test's own, in the unified
 /// hierarchy; removed on drop (after the daemons, declared later, are gone).
 struct TestCgroup {

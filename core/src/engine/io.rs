@@ -168,7 +168,8 @@ impl fmt::Display for LaunchStage {
             LaunchStage::SetUidGid => "setting user/group ID",
             LaunchStage::OpenLogFile => "opening log file",
             LaunchStage::SetCaps => "setting capabilities",
-            LaunchStage::SetPriority => "setting priority",
+            // dinit's wording, which covers nice and oom_score_adj too.
+            LaunchStage::SetPriority => "setting I/O priority",
             LaunchStage::DoExec => "executing command",
             LaunchStage::Fork => "forking",
         };
