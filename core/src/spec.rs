@@ -412,6 +412,23 @@ impl ServiceSpec {
                 ));
             }
         }
+        if let Some(adj) = self.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(err(
+                    "oom_score_adj",
+                    format!("{adj} must be between -1000 and 1000"),
+                ));
+            }
+        }
+        if let Some(IoPriority::Realtime(level) | IoPriority::BestEffort(level)) = self.io_priority
+        {
+            if level > 7 {
+                return Err(err(
+                    "io_priority",
+                    format!("level {level} must be between 0 and 7"),
+                ));
+            }
+        }
         for dep in &self.deps {
             if dep.name == self.name {
                 return Err(err(

@@ -236,3 +236,29 @@ fn credentials(desc: &ServiceDescription) -> Credentials {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_dirs_resolve_as_dinit_resolves_them() {
+        let base = Some(Path::new("user.slice/me"));
+        let dir = |v, base| cgroup_dir(v, base).map(|p: PathBuf| p.display().to_string());
+        assert_eq!(dir("", base), None);
+        assert_eq!(dir("/app", base).unwrap(), "/sys/fs/cgroup/app");
+        assert_eq!(
+            dir("app", base).unwrap(),
+            "/sys/fs/cgroup/user.slice/me/app"
+        );
+        assert_eq!(
+            dir("app", Some(Path::new(""))).unwrap(),
+            "/sys/fs/cgroup/app"
+        );
+        // An absolute base is used as it is (dinit opens it as a path).
+        assert_eq!(dir("app", Some(Path::new("/cg/x"))).unwrap(), "/cg/x/app");
+        // No base, or "/": a relative result, which the launch cannot place.
+        assert_eq!(dir("app", None).unwrap(), "app");
+        assert_eq!(dir("/", base).unwrap(), "");
+    }
+}
