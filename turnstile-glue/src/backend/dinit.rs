@@ -20,6 +20,9 @@
 //! `graphical-notify SRVDIR`, which makes `graphical.target` follow the
 //! display variables both ways (see [`super::graphical`]); without an
 //! argument, `graphical-notify` only triggers it, as the stock script does.
+//! The monitor runs it for the display variables already set when it starts
+//! too (`-i`): login is released before the monitor listens, and a display
+//! set in between would otherwise go unseen.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -207,7 +210,7 @@ fn write_services(
             "graphical.monitor",
             format!(
                 "type = process\ndepends-on = login.target\noptions = pass-cs-fd\n\
-                 command = {} dinit-monitor --user -E -c {} WAYLAND_DISPLAY DISPLAY\n",
+                 command = {} dinit-monitor --user -E -i -c {} WAYLAND_DISPLAY DISPLAY\n",
                 quote(&exe.display().to_string()),
                 quote(&format!(
                     "\"{}\" graphical-notify \"{}\"",
