@@ -94,9 +94,14 @@ fn the_session_answers_dinitctl_and_graphical_target_follows_display() {
         login.log_text()
     );
     // sleeper is not ordered before login.target: login may be released
-    // before it runs. `start` waits until it has.
-    let start = f.dinitctl(&["start", "sleeper"]);
-    assert!(start.status.success(), "{start:?}");
+    // before it runs.
+    assert!(
+        braid_tests::wait_until(STOP_BOUND, || f
+            .dinitctl(&["is-started", "sleeper"])
+            .status
+            .success()),
+        "sleeper did not start"
+    );
     let list = f.dinitctl(&["list"]);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("[{+}     ] sleeper (pid: "), "{text}");
