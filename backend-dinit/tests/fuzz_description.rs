@@ -14,6 +14,9 @@
 //! whether the file is fatally bad; loading twice gives the same result.
 //! The environment-file parser is checked the same way on its own.
 //!
+//! The load cases share one scratch service directory (on tmpfs when there
+//! is one), whose files each case rewrites in place.
+//!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
 use std::fs;
@@ -23,7 +26,7 @@ use braid_dinit::description::{
     apply_env_file, find_description, parse, to_spec, Context, EnvMap, Environment, LoadError,
     Loader, Problem,
 };
-use braid_tests::fuzz::{config, guarded, TempDir};
+use braid_tests::fuzz::{config, guarded, run, scratch_dir};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -32,8 +35,9 @@ const DEFAULT_CASES: u32 = 400;
 
 /// Descriptor limit while loading: dinit ends an include loop when
 /// descriptors run out, and braid mirrors that from the soft limit. A low
-/// limit keeps each looping case short without changing the behaviour.
-const NOFILE_FOR_LOOPS: u64 = 256;
+/// limit keeps each looping case short (a few dozen files deep) without
+/// changing the behaviour.
+const NOFILE_FOR_LOOPS: u64 = 64;
 
 fn limit_descriptors() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -373,17 +377,23 @@ fn context() -> Context {
     }
 }
 
-fn lay_out(root: &Path, f: &Files) -> String {
+/// Makes the service directory's fixed part: a dependency directory.
+fn lay_out_fixed(root: &Path) -> String {
     let sd = root.join("sd");
     fs::create_dir_all(sd.join("deps.d")).expect("mkdir");
     for dep in ["a", "b", ".hidden"] {
         fs::write(sd.join("deps.d").join(dep), "").expect("write");
     }
+    sd.to_string_lossy().into_owned()
+}
+
+/// Writes a case's files over the previous case's.
+fn lay_out(sd: &str, f: &Files) {
+    let sd = Path::new(sd);
     fs::write(sd.join("svc"), &f.main).expect("write");
     fs::write(sd.join("inc1"), &f.inc1).expect("write");
     fs::write(sd.join("inc2"), &f.inc2).expect("write");
     fs::write(sd.join("envf"), &f.envf).expect("write");
-    sd.to_string_lossy().into_owned()
 }
 
 /// Whether a file's text names an include that can loop back (inc1 and inc2
@@ -397,15 +407,14 @@ fn may_loop(f: &Files) -> bool {
         || has(&f.inc2, b"svc")
 }
 
-proptest! {
-    #![proptest_config(config(DEFAULT_CASES))]
-
-    #[test]
-    fn fuzz_description_load(f in files()) {
-        limit_descriptors();
+#[test]
+fn fuzz_description_load() {
+    limit_descriptors();
+    let tmp = scratch_dir("desc");
+    let sd = lay_out_fixed(tmp.path());
+    run(DEFAULT_CASES, files(), |f| {
         guarded(&f, || {
-            let tmp = TempDir::new("desc");
-            let sd = lay_out(tmp.path(), &f);
+            lay_out(&sd, &f);
             let loader = Loader::new(vec![sd.clone()], context());
             let loaded = loader.load(&f.name);
 
@@ -422,7 +431,10 @@ proptest! {
                     prop_assert!(problems.iter().all(|p| !p.is_error()), "{problems:?}");
                 }
                 (Err(LoadError::Invalid { problem, .. }), _) => {
-                    prop_assert!(problems.contains(problem), "{problem:?} not in {problems:?}");
+                    prop_assert!(
+                        problems.contains(problem),
+                        "{problem:?} not in {problems:?}"
+                    );
                 }
                 (Err(e), Err(c)) => prop_assert_eq!(e.to_string(), c.to_string()),
                 (l, c) => prop_assert!(false, "loader {:?} vs check {:?}", l, c),
@@ -436,7 +448,8 @@ proptest! {
                 // Without include loops, each file is read at most a few
                 // times; what comes out is bounded by what went in (the
                 // environment's values and the paths named are small).
-                let count = |t: &[u8], what: &[u8]| t.windows(what.len()).filter(|w| *w == what).count();
+                let count =
+                    |t: &[u8], what: &[u8]| t.windows(what.len()).filter(|w| *w == what).count();
                 let inc1_reads = count(&f.main, b"inc1");
                 let inc2_reads = count(&f.main, b"inc2") + inc1_reads * count(&f.inc1, b"inc2");
                 let input = f.main.len()
@@ -453,10 +466,17 @@ proptest! {
                 let _ = spec.validate();
             }
             let again = loader.load(&f.name);
-            prop_assert_eq!(format!("{:?}", again.map(|s| s.description)), format!("{:?}", loaded.map(|s| s.description)));
+            prop_assert_eq!(
+                format!("{:?}", again.map(|s| s.description)),
+                format!("{:?}", loaded.map(|s| s.description))
+            );
             Ok(())
-        })?;
-    }
+        })
+    });
+}
+
+proptest! {
+    #![proptest_config(config(DEFAULT_CASES))]
 
     #[test]
     fn fuzz_env_file(text in env_file_text()) {

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use braid_runit::supervise::SuperviseFiles;
-use braid_tests::fuzz::{config, guarded};
+use braid_tests::fuzz::{config, guarded, scratch_dir};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use runit_support::{ready, supervised, write_exec, Kind, Tree};
@@ -63,6 +63,9 @@ fn send(supervise: &Path, bytes: &[u8]) -> Result<(), String> {
     fifo.write_all(bytes)
         .map_err(|e| format!("write control: {e}"))?;
     let deadline = Instant::now() + DEADLINE;
+    // Nothing signals a reader's read to a writer: poll, first at short
+    // intervals (an idle runsvdir reads within microseconds), then longer.
+    let mut pause = Duration::from_micros(10);
     while unread(&fifo)? > 0 {
         if Instant::now() > deadline {
             return Err(format!(
@@ -70,7 +73,8 @@ fn send(supervise: &Path, bytes: &[u8]) -> Result<(), String> {
                 unread(&fifo)?
             ));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
     }
     Ok(())
 }
@@ -95,7 +99,9 @@ fn fuzz_control_fifo() {
     if !ready() {
         return;
     }
-    let tree = Tree::start(Kind::Braid, "fuzzctl", |svdir| {
+    // On tmpfs when there is one: every control letter has the supervisor
+    // rewrite its status files.
+    let tree = Tree::start_in(scratch_dir("fuzzctl"), Kind::Braid, |svdir| {
         write_exec(&svdir.join("svc/run"), "exec sleep 1000");
         write_exec(&svdir.join("svc/log/run"), "exec cat >/dev/null");
     });

@@ -10,7 +10,8 @@
 //! `envdir`; the edits hold no more than the files did.
 //!
 //! Reading an envdir changes the working directory for a moment, as runit
-//! does, so the cases run one at a time.
+//! does, so the cases run one at a time. They share one scratch directory
+//! (on tmpfs when there is one), emptied and filled again for each case.
 //!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
@@ -20,7 +21,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use braid_runit::fuzzing::envdir;
-use braid_tests::fuzz::{config, guarded, TempDir};
+use braid_tests::fuzz::{clear_dir, guarded, run, scratch_dir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.
@@ -43,12 +44,15 @@ enum Entry {
 fn name() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[A-Za-z_][A-Za-z0-9_]{0,8}".prop_map(String::into_bytes),
-        prop::collection::vec(
-            any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
-            1..12
-        ),
+        prop::collection::vec(proptest::sample::select(name_bytes()), 1..12),
     ]
     .prop_filter("not . or ..", |n| n != b"." && n != b"..")
+}
+
+/// The bytes a file name may hold: any but `/` and NUL (drawn from, rather
+/// than filtered: a filter's rejections add up over a long run).
+fn name_bytes() -> Vec<u8> {
+    (1..=u8::MAX).filter(|&b| b != b'/').collect()
 }
 
 /// File contents: random bytes, or values with the details runit handles
@@ -105,23 +109,23 @@ fn expected_edit(name: &[u8], content: &[u8]) -> Vec<u8> {
     edit
 }
 
-proptest! {
-    #![proptest_config(config(DEFAULT_CASES))]
-
-    #[test]
-    fn fuzz_envdir(
-        entries in prop::collection::btree_map(name(), entry(), 0..10),
-        fatal_subdirs in any::<bool>(),
-    ) {
+#[test]
+fn fuzz_envdir() {
+    let tmp = scratch_dir("envdir");
+    let dir = tmp.path().join("env");
+    fs::create_dir(&dir).expect("mkdir env");
+    let before = tmp.path().canonicalize().expect("canonical path");
+    let strategy = (
+        prop::collection::btree_map(name(), entry(), 0..10),
+        any::<bool>(),
+    );
+    run(DEFAULT_CASES, strategy, |(entries, fatal_subdirs)| {
         let _cwd = CWD.lock().unwrap_or_else(|e| e.into_inner());
         guarded(&(&entries, fatal_subdirs), || {
-            let tmp = TempDir::new("envdir");
-            let dir = tmp.path().join("env");
-            fs::create_dir(&dir).expect("mkdir env");
+            clear_dir(&dir);
             for (name, e) in &entries {
                 place(&dir, name, e);
             }
-            let before = tmp.path().canonicalize().expect("canonical path");
             std::env::set_current_dir(&before).expect("chdir");
             let result = envdir(dir.as_os_str().as_bytes(), fatal_subdirs);
             let after = std::env::current_dir();
@@ -129,7 +133,7 @@ proptest! {
             // starting directory.
             std::env::set_current_dir(std::env::temp_dir()).expect("chdir");
             if result.is_ok() {
-                prop_assert_eq!(after.ok(), Some(before));
+                prop_assert_eq!(after.ok(), Some(before.clone()));
             }
 
             // What the entries stand for once links are followed.
@@ -165,7 +169,9 @@ proptest! {
                     prop_assert!(!(fatal_subdirs && has_subdir), "a subdirectory was read");
                     let input: usize = entries
                         .iter()
-                        .map(|(n, e)| n.len() + 2 + if let Entry::File(b) = e { b.len() } else { 0 })
+                        .map(|(n, e)| {
+                            n.len() + 2 + if let Entry::File(b) = e { b.len() } else { 0 }
+                        })
                         .sum();
                     let largest = entries
                         .values()
@@ -193,6 +199,6 @@ proptest! {
                 }
             }
             Ok(())
-        })?;
-    }
+        })
+    });
 }

@@ -8,6 +8,9 @@
 //! error value; a loaded service's specs validate; its dependencies are
 //! exactly the file's non-blank, non-comment lines (each once), no more.
 //!
+//! The cases share one scratch service directory (on tmpfs when there is
+//! one), emptied and laid out again for each case.
+//!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
 use std::fs;
@@ -15,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use braid_runit::service_dir::{self, LoadError};
-use braid_tests::fuzz::{config, guarded, TempDir};
+use braid_tests::fuzz::{clear_dir, guarded, run, scratch_dir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.
@@ -188,15 +191,14 @@ fn names(text: &str) -> Vec<String> {
     names
 }
 
-proptest! {
-    #![proptest_config(config(DEFAULT_CASES))]
-
-    #[test]
-    fn fuzz_service_dir_load(l in layout()) {
+#[test]
+fn fuzz_service_dir_load() {
+    let tmp = scratch_dir("svdir");
+    let dir = tmp.path().join("svc");
+    fs::create_dir(&dir).expect("mkdir");
+    run(DEFAULT_CASES, layout(), |l| {
         guarded(&l, || {
-            let tmp = TempDir::new("svdir");
-            let dir = tmp.path().join("svc");
-            fs::create_dir(&dir).expect("mkdir");
+            clear_dir(&dir);
             place(&dir.join("run"), &l.run);
             place(&dir.join("finish"), &l.finish);
             place(&dir.join("down"), &l.down);
@@ -219,7 +221,8 @@ proptest! {
                         log.validate()
                             .map_err(|e| TestCaseError::fail(format!("logger spec: {e:?}")))?;
                     }
-                    let deps: Vec<String> = sd.service.deps.iter().map(|d| d.name.clone()).collect();
+                    let deps: Vec<String> =
+                        sd.service.deps.iter().map(|d| d.name.clone()).collect();
                     // (Other kinds hold no names, or those of what they link to.)
                     if let Entry::File { content, .. } = &l.dependencies {
                         let text = String::from_utf8_lossy(content);
@@ -243,6 +246,6 @@ proptest! {
                 }
             }
             Ok(())
-        })?;
-    }
+        })
+    });
 }

@@ -8,6 +8,9 @@
 //! as a bad format naming its size. And a record written as runsv writes it
 //! reads back field for field.
 //!
+//! Each property reuses one scratch directory (on tmpfs when there is one),
+//! emptied before every case.
+//!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
 use std::fs;
@@ -16,7 +19,7 @@ use std::path::Path;
 use braid_runit::supervise::{
     ReadStatusError, Record, RunState, Status, SuperviseFiles, Tai64, Tai64N, Want, STATUS_LEN,
 };
-use braid_tests::fuzz::{config, guarded, TempDir};
+use braid_tests::fuzz::{clear_dir, config, guarded, run, scratch_dir};
 use proptest::prelude::*;
 
 /// Cases per property when `PROPTEST_CASES` is not set.
@@ -141,17 +144,15 @@ fn use_status(s: &Status) -> String {
     )
 }
 
-proptest! {
-    #![proptest_config(config(DEFAULT_CASES))]
-
-    /// Any `status` content: 20 or more bytes are a status (sv reads 20),
-    /// fewer are a bad format of that size.
-    #[test]
-    fn fuzz_status_file(bytes in status_bytes()) {
+/// Any `status` content: 20 or more bytes are a status (sv reads 20),
+/// fewer are a bad format of that size.
+#[test]
+fn fuzz_status_file() {
+    let tmp = scratch_dir("status");
+    let files = SuperviseFiles::new(tmp.path());
+    run(DEFAULT_CASES, status_bytes(), |bytes| {
         guarded(&bytes, || {
-            let tmp = TempDir::new("status");
             fs::write(tmp.path().join("status"), &bytes).expect("write status");
-            let files = SuperviseFiles::new(tmp.path());
             match files.read_status() {
                 Ok(s) => {
                     prop_assert!(bytes.len() >= STATUS_LEN);
@@ -165,24 +166,24 @@ proptest! {
                 Err(e) => prop_assert!(false, "{}", e),
             }
             Ok(())
-        })?;
-    }
+        })
+    });
+}
 
-    /// Whatever sits at `status`, `stat` and `pid` (a FIFO nobody writes
-    /// included), reading returns.
-    #[test]
-    fn fuzz_supervise_entries(
-        status in entry(status_bytes()),
-        stat in entry(text()),
-        pid in entry(text()),
-    ) {
+/// Whatever sits at `status`, `stat` and `pid` (a FIFO nobody writes
+/// included), reading returns.
+#[test]
+fn fuzz_supervise_entries() {
+    let tmp = scratch_dir("entries");
+    let files = SuperviseFiles::new(tmp.path());
+    let strategy = (entry(status_bytes()), entry(text()), entry(text()));
+    run(DEFAULT_CASES, strategy, |(status, stat, pid)| {
         let input = (&status, &stat, &pid);
         guarded(&input, || {
-            let tmp = TempDir::new("entries");
+            clear_dir(tmp.path());
             place(tmp.path(), "status", &status);
             place(tmp.path(), "stat", &stat);
             place(tmp.path(), "pid", &pid);
-            let files = SuperviseFiles::new(tmp.path());
             match (files.read_status(), &status) {
                 (Ok(s), Entry::File(b)) => {
                     prop_assert!(b.len() >= STATUS_LEN);
@@ -200,18 +201,23 @@ proptest! {
                 prop_assert!(b.ends_with(b"\n") && n.to_string().len() < b.len());
             }
             Ok(())
-        })?;
-    }
+        })
+    });
+}
 
-    /// A record written as runsv writes it reads back field for field.
-    #[test]
-    fn fuzz_record_round_trip(r in record()) {
+/// A record written as runsv writes it reads back field for field.
+#[test]
+fn fuzz_record_round_trip() {
+    let tmp = scratch_dir("record");
+    let files = SuperviseFiles::new(tmp.path());
+    run(DEFAULT_CASES, record(), |r| {
         guarded(&r, || {
-            let tmp = TempDir::new("record");
-            let files = SuperviseFiles::new(tmp.path());
+            clear_dir(tmp.path());
             let report = files.update(&r, true);
             prop_assert!(report.warnings.is_empty() && report.pid_written);
-            let s = files.read_status().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let s = files
+                .read_status()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(s, r.encode());
             prop_assert_eq!(s.since(), r.since);
             prop_assert_eq!(s.pid(), r.pid.unwrap_or(0));
@@ -223,8 +229,12 @@ proptest! {
             prop_assert_eq!(files.read_pid().ok(), Some(r.pid));
             use_status(&s);
             Ok(())
-        })?;
-    }
+        })
+    });
+}
+
+proptest! {
+    #![proptest_config(config(DEFAULT_CASES))]
 
     /// TAI64N labels: any pair can be subtracted either way, and the byte
     /// form round-trips.

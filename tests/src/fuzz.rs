@@ -8,11 +8,13 @@
 //! and, if one does, prints that case's input and aborts the process.
 
 use std::fmt::Debug;
+use std::path::Path;
 use std::sync::{Mutex, Once};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::Config;
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// The proptest configuration: `PROPTEST_CASES` cases when set, else
 /// `default_cases`. Failures are not persisted to files (the regression
@@ -25,7 +27,58 @@ pub fn config(default_cases: u32) -> Config {
     Config {
         cases,
         failure_persistence: None,
+        // Filtered strategies reject now and then; the default limit (for
+        // the whole run) would end a long run that is no worse than a
+        // short one.
+        max_local_rejects: cases.max(Config::default().max_local_rejects),
         ..Config::default()
+    }
+}
+
+/// Runs `test` on [`config`]`(default_cases)` inputs drawn from `strategy`,
+/// as `proptest!` would, for targets that set something up once (a scratch
+/// directory, a listener, a daemon) and use it for every case. Panics with
+/// the shrunk failing input.
+pub fn run<S: Strategy>(
+    default_cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let mut runner = TestRunner::new(config(default_cases));
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}");
+    }
+}
+
+/// A scratch directory for one target's cases, removed on drop: on tmpfs
+/// (`/dev/shm`) when there is one, since cases write files by the
+/// hundred thousand and a disk filesystem's journal makes every create and
+/// unlink several times dearer (more so while others use the disk).
+pub fn scratch_dir(tag: &str) -> TempDir {
+    let shm = Path::new("/dev/shm");
+    let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+    if shm.is_dir() && writable {
+        TempDir::new_in(shm, tag)
+    } else {
+        TempDir::new(tag)
+    }
+}
+
+/// Removes everything inside `dir`, keeping `dir`: a target reuses one
+/// scratch directory and lays each case out afresh in it.
+pub fn clear_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let removed = if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.unwrap_or_else(|e| panic!("clear {}: {e}", path.display()));
     }
 }
 

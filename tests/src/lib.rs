@@ -98,10 +98,15 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        TempDir::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A scratch directory inside `parent`.
+    pub fn new_in(parent: &Path, tag: &str) -> TempDir {
         use std::os::unix::fs::PermissionsExt;
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("braid-e2e-{tag}-{}-{n}", std::process::id()));
+        let p = parent.join(format!("braid-e2e-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).expect("chmod");

@@ -8,13 +8,18 @@
 //! is the one the bytes call for: open, failed naming service and reason,
 //! or a protocol error.
 //!
+//! Each property has one fake gate (a listening socket and the thread that
+//! answers on it) for all its cases, each case one connection.
+//!
 //! `PROPTEST_CASES` sets the number of cases (see the README's "Fuzzing").
 
 use std::io::Write;
 use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Duration;
 
-use braid_tests::fuzz::{config, guarded, TempDir};
+use braid_tests::fuzz::{guarded, run, scratch_dir, TempDir};
 use braid_turnstile::gate::{self, WaitError};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -150,32 +155,82 @@ fn expected(bytes: &[u8]) -> Expected {
     Expected::Protocol
 }
 
-fn check(bytes: &[u8], pieces: &[usize]) -> Result<(), TestCaseError> {
-    guarded(&(String::from_utf8_lossy(bytes), pieces), || {
-        let tmp = TempDir::new("gate");
-        let path = tmp.path().join("gate.sock");
+/// A fake gate: a socket and a thread that, for each conversation it is
+/// given, accepts one connection, sends the bytes in pieces and closes.
+struct FakeGate {
+    path: PathBuf,
+    /// Conversations to serve; dropping it ends the thread.
+    jobs: Option<Sender<(Vec<u8>, Vec<usize>)>>,
+    /// One message per conversation served.
+    served: Receiver<()>,
+    server: Option<std::thread::JoinHandle<()>>,
+    _dir: TempDir,
+}
+
+impl FakeGate {
+    fn new() -> FakeGate {
+        let dir = scratch_dir("gate");
+        let path = dir.path().join("gate.sock");
         let listener = UnixListener::bind(&path).expect("bind");
-        let send = bytes.to_vec();
-        let sizes = pieces.to_vec();
+        let (jobs, todo) = channel::<(Vec<u8>, Vec<usize>)>();
+        let (done, served) = channel();
         let server = std::thread::spawn(move || {
-            if let Ok((mut conn, _)) = listener.accept() {
-                let mut at = 0;
-                for n in sizes.iter().cycle() {
-                    if at >= send.len() {
-                        break;
+            for (send, sizes) in todo {
+                if let Ok((mut conn, _)) = listener.accept() {
+                    let mut at = 0;
+                    for n in sizes.iter().cycle() {
+                        if at >= send.len() {
+                            break;
+                        }
+                        let end = (at + n).min(send.len());
+                        // The client may have decided and gone already.
+                        if conn.write_all(&send[at..end]).is_err() {
+                            break;
+                        }
+                        at = end;
                     }
-                    let end = (at + n).min(send.len());
-                    // The client may have decided and gone already.
-                    if conn.write_all(&send[at..end]).is_err() {
-                        break;
-                    }
-                    at = end;
+                }
+                if done.send(()).is_err() {
+                    break;
                 }
             }
         });
-        let got = gate::wait(&path, BOUND);
-        let _ = server.join();
-        let got = match got {
+        FakeGate {
+            path,
+            jobs: Some(jobs),
+            served,
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    /// Has the gate send `bytes` in `pieces` to the next connection, runs
+    /// `ready`'s side against it, and waits until the gate has closed.
+    fn wait(&self, bytes: &[u8], pieces: &[usize]) -> Result<(), WaitError> {
+        if let Some(jobs) = &self.jobs {
+            jobs.send((bytes.to_vec(), pieces.to_vec()))
+                .expect("fake gate thread is running");
+        }
+        let got = gate::wait(&self.path, BOUND);
+        // The gate closes once all is sent, or when a write fails because
+        // the client has gone.
+        let _ = self.served.recv_timeout(BOUND);
+        got
+    }
+}
+
+impl Drop for FakeGate {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+fn check(gate: &FakeGate, bytes: &[u8], pieces: &[usize]) -> Result<(), TestCaseError> {
+    guarded(&(String::from_utf8_lossy(bytes), pieces), || {
+        let got = match gate.wait(bytes, pieces) {
             Ok(()) => Expected::Open,
             Err(WaitError::Failed { service, reason }) => Expected::Failed { service, reason },
             Err(WaitError::Protocol(_)) => Expected::Protocol,
@@ -186,22 +241,23 @@ fn check(bytes: &[u8], pieces: &[usize]) -> Result<(), TestCaseError> {
     })
 }
 
-proptest! {
-    #![proptest_config(config(DEFAULT_CASES))]
+#[test]
+fn fuzz_ready_gate_random() {
+    let gate = FakeGate::new();
+    let strategy = (
+        prop::collection::vec(any::<u8>(), 0..120),
+        prop::collection::vec(1usize..40, 1..4),
+    );
+    run(DEFAULT_CASES, strategy, |(bytes, pieces)| {
+        check(&gate, &bytes, &pieces)
+    });
+}
 
-    #[test]
-    fn fuzz_ready_gate_random(
-        bytes in prop::collection::vec(any::<u8>(), 0..120),
-        pieces in prop::collection::vec(1usize..40, 1..4),
-    ) {
-        check(&bytes, &pieces)?;
-    }
-
-    #[test]
-    fn fuzz_ready_gate_near_valid(
-        bytes in conversation(),
-        pieces in prop::collection::vec(1usize..40, 1..4),
-    ) {
-        check(&bytes, &pieces)?;
-    }
+#[test]
+fn fuzz_ready_gate_near_valid() {
+    let gate = FakeGate::new();
+    let strategy = (conversation(), prop::collection::vec(1usize..40, 1..4));
+    run(DEFAULT_CASES, strategy, |(bytes, pieces)| {
+        check(&gate, &bytes, &pieces)
+    });
 }

@@ -119,7 +119,11 @@ impl Tree {
     /// Writes the services with `setup(<services dir>)`, then starts
     /// `runsvdir <services dir>` (stderr to `<root>/stderr`).
     pub fn start(kind: Kind, tag: &str, setup: impl FnOnce(&Path)) -> Tree {
-        let scratch = TempDir::new(&format!("{tag}-{kind:?}"));
+        Tree::start_in(TempDir::new(&format!("{tag}-{kind:?}")), kind, setup)
+    }
+
+    /// [`Tree::start`] in the directory `scratch` (e.g. one on tmpfs).
+    pub fn start_in(scratch: TempDir, kind: Kind, setup: impl FnOnce(&Path)) -> Tree {
         let svc = scratch.join("service");
         fs::create_dir_all(&svc).unwrap();
         setup(&svc);
