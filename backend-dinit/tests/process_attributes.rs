@@ -164,11 +164,14 @@ fn unprivileged_console(peers: &Peers, imp: Impl, files: &[(&str, &str)], name: 
     for (file, text) in files {
         std::fs::write(services.join(file), text).unwrap();
     }
+    // Run from a copy in the test's directory: the daemon runs as nobody
+    // below, and the programs' own paths may not be searchable for nobody.
     let program = match imp {
-        Impl::Real => peers.real.join("dinit"),
+        Impl::Real => braid_tests::copy_for_other_user(&peers.real.join("dinit"), dir.path()),
         Impl::Braid => {
+            let braid = braid_tests::copy_for_other_user(&peers.braid, dir.path());
             let link = dir.join("dinit");
-            std::os::unix::fs::symlink(&peers.braid, &link).unwrap();
+            std::os::unix::fs::symlink(braid, &link).unwrap();
             link
         }
     };

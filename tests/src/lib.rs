@@ -92,6 +92,18 @@ pub fn skip_or_fail(what: &str) {
     eprintln!("skipped: {what}");
 }
 
+/// `program` copied into `dir` (mode 0755), to be run as another user: the
+/// build's own path may pass through directories only its owner can search
+/// (a checkout in root's home), and exec needs every one of them.
+pub fn copy_for_other_user(program: &Path, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let name = program.file_name().expect("a program file name");
+    let copy = dir.join(name);
+    std::fs::copy(program, &copy).expect("copy program");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    copy
+}
+
 /// A private scratch directory (mode 0700), removed on drop.
 #[derive(Debug)]
 pub struct TempDir(pub PathBuf);
@@ -414,11 +426,15 @@ impl DinitSession {
         for (name, text) in services {
             write_file(&sd.join(name), text, 0o644);
         }
-        if let Some((uid, gid)) = ids {
-            for p in [dir.0.clone(), sd.clone()] {
-                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
+        let braid = match ids {
+            Some((uid, gid)) => {
+                for p in [dir.0.clone(), sd.clone()] {
+                    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
+                }
+                copy_for_other_user(&braid, &dir.0)
             }
-        }
+            None => braid,
+        };
         let daemon = Self::spawn_daemon(&braid, &dir, "daemon.log", ids);
         let s = DinitSession {
             dir,
