@@ -87,25 +87,38 @@ pub fn clear_dir(dir: &Path) {
 const CASE_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The cases running now, by test thread: when each started and its input.
-static RUNNING: Mutex<Vec<(ThreadId, Instant, String)>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<(ThreadId, Instant, Input)>> = Mutex::new(Vec::new());
+
+/// A running case's input, borrowed for as long as the case is listed in
+/// [`RUNNING`]: formatted only if it hangs, since formatting every input
+/// up front costs as much as a cheap case itself.
+struct Input(*const (dyn Debug + Sync + 'static));
+
+// SAFETY: the input is `Sync`, and the watchdog only reads it through a
+// shared reference, under RUNNING's lock, while its case is listed (see
+// `guarded`).
+unsafe impl Send for Input {}
 static WATCHDOG: Once = Once::new();
 
 /// Runs one case under the watchdog. `input` is printed if it hangs.
-pub fn guarded<T>(input: &dyn Debug, case: impl FnOnce() -> T) -> T {
+pub fn guarded<T>(input: &(dyn Debug + Sync), case: impl FnOnce() -> T) -> T {
     WATCHDOG.call_once(|| {
         std::thread::spawn(|| loop {
             std::thread::sleep(Duration::from_millis(250));
             let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, _, input)) = running
+            if let Some((_, _, Input(input))) = running
                 .iter()
                 .find(|(_, started, _)| started.elapsed() > CASE_DEADLINE)
             {
+                // SAFETY: the case is still listed, so `guarded` has not
+                // returned and the input it borrows is alive.
+                let input = unsafe { &**input };
                 // Straight to stderr: the test harness's capture would
                 // swallow eprintln! output, and the process aborts.
                 use std::io::Write;
                 let _ = writeln!(
                     std::io::stderr(),
-                    "fuzz case still running after {CASE_DEADLINE:?} (a hang?); input:\n{input}"
+                    "fuzz case still running after {CASE_DEADLINE:?} (a hang?); input:\n{input:?}"
                 );
                 std::process::abort();
             }
@@ -120,11 +133,18 @@ pub fn guarded<T>(input: &dyn Debug, case: impl FnOnce() -> T) -> T {
         }
     }
     let me = std::thread::current().id();
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push((
-        me,
-        Instant::now(),
-        format!("{input:?}"),
-    ));
+    // SAFETY: only the lifetime changes. `_running` takes the entry off the
+    // list (under the lock) before this function returns, however `case`
+    // ends, so no reader sees the pointer after the borrow ends.
+    let input = unsafe {
+        std::mem::transmute::<*const (dyn Debug + Sync + '_), *const (dyn Debug + Sync + 'static)>(
+            input,
+        )
+    };
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((me, Instant::now(), Input(input)));
     let _running = Running(me);
     case()
 }
