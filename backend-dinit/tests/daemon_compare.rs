@@ -496,3 +496,110 @@ fn shutdown_stop_order() {
         ],
     );
 }
+
+/// The order of the start lines (and so of the service events): a start
+/// runs through dinit's transition queue, last in, first out. Dependencies
+/// ready at once go up in the order listed; a dependency that comes up
+/// queues the dependents waiting for it in the order they linked to it, so
+/// the last of them goes up first (c before b below). Chains, diamonds,
+/// waits-for next to depends-on and depends-ms, before/after; the stops at
+/// the end are compared in order too.
+#[test]
+fn start_order() {
+    let scenarios: [&[(&str, &str)]; 7] = [
+        &[
+            ("boot", "type = internal\n"),
+            ("top", "type = internal\nwaits-for = b\nwaits-for = c\n"),
+            ("b", "type = internal\ndepends-on = a\n"),
+            ("c", "type = internal\ndepends-on = a\n"),
+            ("a", "type = internal\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            ("top", "type = internal\ndepends-on = b\ndepends-on = c\n"),
+            ("b", "type = internal\ndepends-on = a\n"),
+            ("c", "type = internal\ndepends-on = a\n"),
+            ("a", "type = internal\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            (
+                "top",
+                "type = internal\ndepends-on = m\nwaits-for = x\ndepends-ms = y\n",
+            ),
+            ("m", "type = internal\ndepends-on = a\n"),
+            ("x", "type = internal\ndepends-on = a\nwaits-for = z\n"),
+            ("y", "type = internal\nwaits-for = z\n"),
+            ("z", "type = internal\n"),
+            ("a", "type = internal\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            (
+                "top",
+                "type = internal\nwaits-for = p\nwaits-for = q\nwaits-for = r\n",
+            ),
+            ("p", "type = internal\ndepends-on = q\n"),
+            ("q", "type = internal\n"),
+            ("r", "type = internal\ndepends-on = q\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            (
+                "top",
+                "type = internal\nwaits-for = x\nwaits-for = y\nwaits-for = z\n",
+            ),
+            ("x", "type = internal\ndepends-on = b1\ndepends-on = b2\n"),
+            ("y", "type = internal\ndepends-on = b2\n"),
+            ("z", "type = internal\nwaits-for = b1\n"),
+            ("b1", "type = internal\n"),
+            ("b2", "type = internal\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            (
+                "top",
+                "type = internal\ndepends-on = d1\ndepends-on = d2\nwaits-for = w\n",
+            ),
+            ("d1", "type = internal\ndepends-on = base\nafter = w\n"),
+            ("d2", "type = internal\ndepends-ms = base\n"),
+            ("w", "type = internal\nwaits-for = base\n"),
+            ("base", "type = internal\n"),
+        ],
+        &[
+            ("boot", "type = internal\n"),
+            (
+                "top",
+                "type = internal\nwaits-for = w\ndepends-on = d1\ndepends-on = d2\n",
+            ),
+            ("d1", "type = internal\ndepends-on = base\n"),
+            ("d2", "type = internal\ndepends-on = base\n"),
+            ("w", "type = internal\nwaits-for = base\nbefore = d2\n"),
+            ("base", "type = internal\n"),
+        ],
+    ];
+    for files in scenarios {
+        compare(
+            files,
+            &[],
+            &[Wait("boot", "STARTED"), Ctl(&["start", "top"])],
+        );
+    }
+    // A chain started from its far end, with processes: the starts are
+    // announced as each process is launched.
+    let chain = [
+        ("boot", "type = internal\n"),
+        ("top", "type = internal\ndepends-on = c1\n"),
+        (
+            "c1",
+            "type = process\ncommand = /bin/sleep 1000\ndepends-on = c2\n",
+        ),
+        ("c2", "type = internal\ndepends-on = c3\n"),
+        ("c3", "type = scripted\ncommand = /bin/true\n"),
+    ];
+    compare(
+        &chain,
+        &[],
+        &[Wait("boot", "STARTED"), Ctl(&["start", "top"])],
+    );
+}

@@ -1412,3 +1412,91 @@ fn stop_all_stops_a_pinned_service_before_going_on_as_dinit() {
         ["a", "e", "pn", "boot", "d", "x"]
     );
 }
+
+/// Loads internal services given as (name, [(kind, dependency)]), in order.
+fn internal_world(services: &[(&str, &[(DepKind, &str)])]) -> World {
+    let mut w = World::new();
+    for (name, deps) in services {
+        let mut spec = internal(name);
+        for (kind, to) in deps.iter() {
+            spec = spec.depends(*kind, *to);
+        }
+        w.load(spec);
+    }
+    w
+}
+
+#[test]
+fn dependents_of_a_started_dependency_go_up_last_linked_first_as_dinit() {
+    // dinit runs a start through its transition queue (last in, first
+    // out): a dependency that comes up queues its waiting dependents in
+    // the order they linked to it, so the last one goes up first. Real
+    // dinit prints a, c, b, top.
+    use DepKind::{Hard, WaitsFor};
+    let mut w = internal_world(&[
+        ("a", &[]),
+        ("b", &[(Hard, "a")]),
+        ("c", &[(Hard, "a")]),
+        ("top", &[(WaitsFor, "b"), (WaitsFor, "c")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(order(&w, ServiceEvent::Started), ["a", "c", "b", "top"]);
+    // The same through hard links all the way up.
+    let mut w = internal_world(&[
+        ("a", &[]),
+        ("b", &[(Hard, "a")]),
+        ("c", &[(Hard, "a")]),
+        ("top", &[(Hard, "b"), (Hard, "c")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(order(&w, ServiceEvent::Started), ["a", "c", "b", "top"]);
+}
+
+#[test]
+fn dependencies_ready_at_once_go_up_in_the_order_listed_as_dinit() {
+    // dinit requires dependencies in the order listed; the last-in-first-
+    // out propagation queue begins the last one first, so the transition
+    // queue (last in, first out again) brings up the first one first.
+    use DepKind::WaitsFor;
+    let mut w = internal_world(&[
+        ("b", &[]),
+        ("c", &[]),
+        ("top", &[(WaitsFor, "b"), (WaitsFor, "c")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(order(&w, ServiceEvent::Started), ["b", "c", "top"]);
+}
+
+#[test]
+fn mixed_dependency_kinds_start_in_dinit_order() {
+    // Shapes run on the real dinit (each several times, always the same):
+    // a shared dependency with one waits-for and one depends-on dependent,
+    // and a milestone next to both.
+    use DepKind::{Hard, Milestone, WaitsFor};
+    let mut w = internal_world(&[
+        ("a", &[]),
+        ("m", &[(Hard, "a")]),
+        ("z", &[]),
+        ("x", &[(Hard, "a"), (WaitsFor, "z")]),
+        ("y", &[(WaitsFor, "z")]),
+        ("top", &[(Hard, "m"), (WaitsFor, "x"), (Milestone, "y")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(
+        order(&w, ServiceEvent::Started),
+        ["a", "m", "z", "y", "x", "top"]
+    );
+    let mut w = internal_world(&[
+        ("b1", &[]),
+        ("b2", &[]),
+        ("x", &[(Hard, "b1"), (Hard, "b2")]),
+        ("y", &[(Hard, "b2")]),
+        ("z", &[(WaitsFor, "b1")]),
+        ("top", &[(WaitsFor, "x"), (WaitsFor, "y"), (WaitsFor, "z")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(
+        order(&w, ServiceEvent::Started),
+        ["b2", "y", "b1", "z", "x", "top"]
+    );
+}

@@ -119,7 +119,7 @@ impl Engine {
     /// are) apart from propagation, as dinit keeps its stop queue apart.
     fn push(&mut self, work: Work) {
         match work {
-            Work::CheckDependents(_) => self.transitions.push_back(work),
+            Work::CheckDeps(_) | Work::CheckDependents(_) => self.transitions.push_back(work),
             _ => self.queue.push_back(work),
         }
     }

@@ -267,9 +267,9 @@ impl Engine {
         let r = self.rec(id);
         let wanted = (r.required_by > 0 || r.pin_started) && r.target == State::Started;
         if wanted {
-            // In reverse, so that the last-in-first-out queue starts them
-            // in the order they are listed, as dinit does.
-            for i in (0..self.rec(id).deps.len()).rev() {
+            // In the order listed, as dinit requires them: the
+            // last-in-first-out queue then begins the last one first.
+            for i in 0..self.rec(id).deps.len() {
                 let e = &mut self.rec_mut(id).deps[i];
                 let to = e.to;
                 if e.kind.holds() && !e.holding {
