@@ -1500,3 +1500,26 @@ fn mixed_dependency_kinds_start_in_dinit_order() {
         ["b2", "y", "b1", "z", "x", "top"]
     );
 }
+
+#[test]
+fn a_dependent_queued_at_the_bottom_is_queued_again_on_top_as_dinit() {
+    // dinit's transition queue skips a service already queued, but does
+    // not see the one at its bottom as queued. base comes up and queues
+    // d1, d2, w (w on top, d1 at the bottom); w comes up and queues d1
+    // (after w) again on top, d2 (w before d2) not: d1 goes up before d2.
+    // Loaded as dinit loads them from top (base's dependents: d1, d2, w).
+    // Real dinit prints base, w, d1, d2, top.
+    use DepKind::{After, Hard, Milestone, WaitsFor};
+    let mut w = internal_world(&[
+        ("base", &[]),
+        ("d1", &[(Hard, "base"), (After, "w")]),
+        ("d2", &[(Milestone, "base"), (After, "w")]),
+        ("w", &[(WaitsFor, "base")]),
+        ("top", &[(Hard, "d1"), (Hard, "d2"), (WaitsFor, "w")]),
+    ]);
+    w.cmd("top", START).unwrap();
+    assert_eq!(
+        order(&w, ServiceEvent::Started),
+        ["base", "w", "d1", "d2", "top"]
+    );
+}

@@ -178,7 +178,7 @@ impl Engine {
         if holding {
             self.release(to);
         }
-        self.push(Work::CheckDeps(from));
+        self.push(Work::Transition(from));
         self.run_queue();
         true
     }

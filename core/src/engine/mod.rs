@@ -104,10 +104,15 @@ enum Work {
     Stop(ServiceId),
     /// Stop whatever the target says (a hard dependency is going down).
     ForceStop(ServiceId),
-    /// A starting service: are its dependencies there yet?
-    CheckDeps(ServiceId),
-    /// A stopping service: are its hard dependents down yet?
-    CheckDependents(ServiceId),
+    /// dinit's transition: a starting service whose dependencies are
+    /// there goes up, a stopping one whose hard dependents are down goes
+    /// down. Queued as dinit queues it (see `queue_transition`).
+    Transition(ServiceId),
+    /// A service that began starting in this step: are its dependencies
+    /// there? A safety net run once both queues are empty, so that no
+    /// service is left waiting where braid's notifications differ from
+    /// dinit's; it does not take part in dinit's order.
+    Recheck(ServiceId),
     /// A dependency this starting service was waiting for failed.
     DepFailed(ServiceId),
     /// Take or let go of dependencies to match whether it is wanted.
@@ -119,8 +124,36 @@ impl Engine {
     /// are) apart from propagation, as dinit keeps its stop queue apart.
     fn push(&mut self, work: Work) {
         match work {
-            Work::CheckDeps(_) | Work::CheckDependents(_) => self.transitions.push_back(work),
+            Work::Transition(id) => self.queue_transition(id),
+            Work::Recheck(_) => self.rechecks.push(work),
             _ => self.queue.push_back(work),
+        }
+    }
+
+    /// Adds a service to the transition queue unless it is queued already,
+    /// as dinit does, including dinit's reading of "queued": the entry at
+    /// the bottom of a longer queue does not count, so a service queued
+    /// first of several and queued again gets a second entry on top (and
+    /// runs from both). This decides which of several dependents a
+    /// dependency that came up starts first.
+    fn queue_transition(&mut self, id: ServiceId) {
+        let entries = self.rec(id).transition_entries;
+        let only_at_bottom = entries == 1
+            && self.transitions.len() > 1
+            && self.transitions.front() == Some(&Work::Transition(id));
+        if entries > 0 && !only_at_bottom {
+            return;
+        }
+        self.rec_mut(id).transition_entries += 1;
+        self.transitions.push_back(Work::Transition(id));
+    }
+
+    /// dinit's transition step for one service.
+    fn execute_transition(&mut self, id: ServiceId) {
+        match self.rec(id).state {
+            State::Starting => self.check_deps(id),
+            State::Stopping => self.check_dependents(id),
+            State::Started | State::Stopped => {}
         }
     }
 }
@@ -138,6 +171,8 @@ pub struct Engine {
     queue: VecDeque<Work>,
     /// Transitions, run when no propagation is pending.
     transitions: VecDeque<Work>,
+    /// `Work::Recheck`s, run when both queues are empty.
+    rechecks: Vec<Work>,
     effects: Vec<Effect>,
     now: Time,
     shutting_down: bool,
@@ -348,22 +383,29 @@ impl Engine {
     /// Runs queued work as dinit does: every propagation (holds, marking
     /// services to start or stop) first, then one transition (a service
     /// whose dependencies or dependents are settled goes up or down), then
-    /// propagation again. Each queue is last in, first out.
+    /// propagation again. Each queue is last in, first out. Rechecks run
+    /// when both are empty.
     fn run_queue(&mut self) {
         loop {
             let work = match self.queue.pop_back() {
                 Some(work) => work,
                 None => match self.transitions.pop_back() {
                     Some(work) => work,
-                    None => break,
+                    None => match self.rechecks.pop() {
+                        Some(work) => work,
+                        None => break,
+                    },
                 },
             };
             match work {
                 Work::Start(id) => self.do_start(id),
                 Work::Stop(id) => self.do_stop(id),
                 Work::ForceStop(id) => self.force_stop(id),
-                Work::CheckDeps(id) => self.check_deps(id),
-                Work::CheckDependents(id) => self.check_dependents(id),
+                Work::Transition(id) => {
+                    self.rec_mut(id).transition_entries -= 1;
+                    self.execute_transition(id);
+                }
+                Work::Recheck(id) => self.check_deps(id),
                 Work::DepFailed(id) => self.dependency_failed(id),
                 Work::SyncHolds(id) => self.sync_holds(id),
             }

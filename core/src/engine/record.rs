@@ -94,6 +94,8 @@ pub(crate) struct Record {
     pub waiting_dependents: bool,
     /// How far through `dependents` the waiting check has seen all down.
     pub dependents_scanned: usize,
+    /// Entries for this service in the engine's transition queue.
+    pub transition_entries: u32,
     /// The next launch is an automatic restart (subject to the delay).
     pub auto_restart: bool,
     /// A dependency went down while this could not be interrupted: stop it
@@ -132,6 +134,7 @@ impl Record {
             stop_reason: StopReason::Normal,
             waiting_deps: false,
             deps_scanned: 0,
+            transition_entries: 0,
             waiting_dependents: false,
             dependents_scanned: 0,
             auto_restart: false,

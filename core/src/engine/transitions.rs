@@ -337,7 +337,14 @@ impl Engine {
                 r.waiting_deps = true;
                 r.deps_scanned = 0;
                 self.sync_holds(id);
-                self.push(Work::CheckDeps(id));
+                // As dinit: queued now only if nothing is to wait for;
+                // otherwise the dependencies it waits for queue it (and a
+                // recheck follows once the queues are empty).
+                match self.deps_ready(id) {
+                    DepsReady::Yes => self.push(Work::Transition(id)),
+                    DepsReady::Failed => self.push(Work::DepFailed(id)),
+                    DepsReady::No(_) => self.push(Work::Recheck(id)),
+                }
                 self.wake_stopping_deps(id);
             }
         }
@@ -349,7 +356,7 @@ impl Engine {
         for i in 0..self.rec(id).deps.len() {
             let to = self.rec(id).deps[i].to;
             if self.rec(to).state == State::Stopping {
-                self.push(Work::CheckDependents(to));
+                self.push(Work::Transition(to));
             }
         }
     }
@@ -360,10 +367,22 @@ impl Engine {
         if r.state != State::Starting || !r.waiting_deps {
             return;
         }
+        match self.deps_ready(id) {
+            DepsReady::Yes => {
+                self.rec_mut(id).waiting_deps = false;
+                self.bring_up(id);
+            }
+            DepsReady::No(i) => self.rec_mut(id).deps_scanned = i,
+            DepsReady::Failed => self.push(Work::DepFailed(id)),
+        }
+    }
+
+    /// Whether everything a starting service waits for is there.
+    fn deps_ready(&self, id: ServiceId) -> DepsReady {
         // Links before the cursor were seen satisfied; resuming there keeps a
         // service with thousands of dependencies from rescanning them all
         // each time one of them starts.
-        let mut ready = true;
+        let r = self.rec(id);
         let first = r.deps_scanned;
         for (i, e) in r.deps.iter().enumerate().skip(first) {
             let dep = self.rec(e.to);
@@ -371,9 +390,8 @@ impl Engine {
                 DepKind::Hard | DepKind::PreparedBy | DepKind::Milestone => {
                     if dep.state == State::Stopped && (dep.pin_stopped || !dep.loaded) && e.holding
                     {
-                        // It will never start: fail now.
-                        self.push(Work::DepFailed(id));
-                        return;
+                        // It will never start.
+                        return DepsReady::Failed;
                     }
                     dep.state != State::Started
                 }
@@ -395,15 +413,10 @@ impl Engine {
                 DepKind::Soft => false,
             };
             if wait {
-                ready = false;
-                self.rec_mut(id).deps_scanned = i;
-                break;
+                return DepsReady::No(i);
             }
         }
-        if ready {
-            self.rec_mut(id).waiting_deps = false;
-            self.bring_up(id);
-        }
+        DepsReady::Yes
     }
 
     /// A hard dependency failed while this service waited for it.
@@ -461,8 +474,8 @@ impl Engine {
                 self.edge_mut(b).holding = true;
                 self.rec_mut(id).required_by += 1;
             }
-            if d_state == State::Starting {
-                self.push(Work::CheckDeps(b.from));
+            if d_state == State::Starting && self.rec(b.from).waiting_deps {
+                self.push(Work::Transition(b.from));
             }
         }
         if self.rec(id).target == State::Stopped {
@@ -494,7 +507,7 @@ impl Engine {
             if waits_hard {
                 self.push(Work::DepFailed(b.from));
             } else {
-                self.push(Work::CheckDeps(b.from));
+                self.push(Work::Transition(b.from));
             }
         }
         if self.rec(id).procs.main_alive() {
@@ -576,7 +589,7 @@ impl Engine {
         });
         self.stop_dependents(id);
         if dependents_down {
-            self.push(Work::CheckDependents(id));
+            self.push(Work::Transition(id));
         }
     }
 
@@ -822,18 +835,18 @@ impl Engine {
         for i in 0..self.rec(id).dependents.len() {
             let d = self.rec(id).dependents[i].from;
             if self.rec(d).state == State::Starting {
-                self.push(Work::CheckDeps(d));
+                self.push(Work::Transition(d));
             }
         }
         for i in 0..self.rec(id).deps.len() {
             let to = self.rec(id).deps[i].to;
             if self.rec(to).state == State::Stopping {
-                self.push(Work::CheckDependents(to));
+                self.push(Work::Transition(to));
             }
         }
         for consumer in self.consumers_of(id) {
             if self.rec(consumer).state == State::Stopping {
-                self.push(Work::CheckDependents(consumer));
+                self.push(Work::Transition(consumer));
             }
         }
     }
@@ -881,4 +894,13 @@ impl Engine {
             self.begin_stopping(id);
         }
     }
+}
+
+/// What a starting service's dependencies say.
+enum DepsReady {
+    Yes,
+    /// Waiting, for the link at this index first.
+    No(usize),
+    /// A dependency it needs will never start.
+    Failed,
 }
