@@ -59,9 +59,21 @@ fn main() {
     load_dinit(&braid, &mut report);
     load_runit(&mut report);
     memory(&mut report);
+    keep_fuzzing_section(&out, &mut report);
     std::fs::write(&out, &report).expect("write report");
     print!("{report}");
     eprintln!("written to {}", out.display());
+}
+
+/// Carries over the report's "Fuzzing" section: it records the long fuzz
+/// runs (README, "Fuzzing"), which take too long to repeat here.
+fn keep_fuzzing_section(out: &Path, report: &mut String) {
+    let Ok(old) = std::fs::read_to_string(out) else {
+        return;
+    };
+    if let Some(at) = old.find("\n## Fuzzing\n") {
+        report.push_str(&old[at..]);
+    }
 }
 
 /// The fault tests, run and counted.
