@@ -19,7 +19,6 @@ use braid_core::runtime::{HandlerResult, Runtime, SourceToken};
 use braid_core::spec::DepKind;
 
 use super::options::Level;
-use super::services::ServiceInfo;
 use super::{environment, status, Daemon, Shared};
 use crate::protocol::{
     start_flags, DecodeError, DependencyType, Handle, Info, Reply, Request, ServiceState,
@@ -562,12 +561,7 @@ fn handle(shared: &Shared, rt: &mut Runtime, cid: ConnId, req: Request) {
             let Some(id) = service(handle) else {
                 return reply(Reply::Nak);
             };
-            let buffered = shared
-                .borrow()
-                .services
-                .info(id)
-                .is_some_and(ServiceInfo::has_log_buffer);
-            if !buffered {
+            if !shared.borrow().services.has_log_buffer(id) {
                 return reply(Reply::Nak);
             }
             let data = rt.log_buffer(id).map(<[u8]>::to_vec).unwrap_or_default();

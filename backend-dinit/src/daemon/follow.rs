@@ -9,7 +9,6 @@ use braid_core::engine::ServiceId;
 use braid_core::runtime::Runtime;
 
 use super::connection::ConnId;
-use super::services::ServiceInfo;
 use super::Shared;
 use crate::protocol::Reply;
 
@@ -49,12 +48,7 @@ pub fn start(shared: &Shared, rt: &mut Runtime, cid: ConnId, name: &[u8]) {
     let Some(id) = rt.engine().lookup(&String::from_utf8_lossy(name)) else {
         return reply(Reply::NoService);
     };
-    let buffered = shared
-        .borrow()
-        .services
-        .info(id)
-        .is_some_and(ServiceInfo::has_log_buffer);
-    if !buffered {
+    if !shared.borrow().services.has_log_buffer(id) {
         return reply(Reply::Nak);
     }
     // Output read before now goes to the earlier followers only; the

@@ -172,6 +172,11 @@ impl Services {
         }
     }
 
+    /// Whether `id` is loaded and keeps its output in a log buffer.
+    pub fn has_log_buffer(&self, id: ServiceId) -> bool {
+        self.info(id).is_some_and(ServiceInfo::has_log_buffer)
+    }
+
     pub fn info(&self, id: ServiceId) -> Option<&ServiceInfo> {
         self.info.get(&id)
     }
