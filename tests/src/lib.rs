@@ -104,6 +104,23 @@ pub fn copy_for_other_user(program: &Path, dir: &Path) -> PathBuf {
     copy
 }
 
+/// Spawns `cmd`, whose program may be a file just written (see
+/// [`copy_for_other_user`]): while another thread of the test forks, its
+/// child holds the copy's write descriptor until it execs, and exec meets
+/// ETXTBSY. That passes within moments, with nothing to wait on: retried for
+/// up to [`LIMIT`].
+pub fn spawn_fresh_copy(cmd: &mut Command) -> Child {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.expect("spawn"),
+        }
+    }
+}
+
 /// A private scratch directory (mode 0700), removed on drop.
 #[derive(Debug)]
 pub struct TempDir(pub PathBuf);
@@ -278,12 +295,7 @@ impl Daemon {
         }
         let file = std::fs::File::create(&log).expect("daemon log");
         let err = file.try_clone().expect("dup log");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .expect("spawn braid");
+        let child = spawn_fresh_copy(cmd.stdin(Stdio::null()).stdout(file).stderr(err));
         Daemon {
             child: Some(child),
             log,

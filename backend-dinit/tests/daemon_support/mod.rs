@@ -270,11 +270,7 @@ impl Drop for Daemon {
 
 /// Runs to completion, killing the program if it takes over 30 s.
 pub fn run_bounded(mut c: Command) -> Output {
-    let child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn client");
+    let child = braid_tests::spawn_fresh_copy(c.stdout(Stdio::piped()).stderr(Stdio::piped()));
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
