@@ -240,14 +240,25 @@ impl Engine {
     /// their hard dependents). Its stop is handled before that letting go
     /// (last in, first out), as dinit stops it before it propagates.
     pub(super) fn release(&mut self, id: ServiceId) {
+        if self.drop_hold(id) {
+            self.push(Work::Stop(id));
+        }
+    }
+
+    /// Drops one hold on `id`. When it was the last (and nothing pins the
+    /// service started), the service's target becomes Stopped, its own
+    /// holds are queued to be let go, and `true` says the caller is to stop
+    /// it.
+    fn drop_hold(&mut self, id: ServiceId) -> bool {
         let r = self.rec_mut(id);
         debug_assert!(r.required_by > 0, "release without a hold");
         r.required_by = r.required_by.saturating_sub(1);
-        if r.required_by == 0 && !r.pin_started {
-            r.target = State::Stopped;
-            self.push(Work::SyncHolds(id));
-            self.push(Work::Stop(id));
+        if r.required_by > 0 || r.pin_started {
+            return false;
         }
+        r.target = State::Stopped;
+        self.push(Work::SyncHolds(id));
+        true
     }
 
     /// Clears the explicit mark, dropping its hold.
@@ -298,12 +309,7 @@ impl Engine {
     /// their own dependencies cause, as in dinit. Not recursive: stopping
     /// only queues work for the dependents.
     fn release_now(&mut self, id: ServiceId) {
-        let r = self.rec_mut(id);
-        debug_assert!(r.required_by > 0, "release without a hold");
-        r.required_by = r.required_by.saturating_sub(1);
-        if r.required_by == 0 && !r.pin_started {
-            r.target = State::Stopped;
-            self.push(Work::SyncHolds(id));
+        if self.drop_hold(id) {
             self.do_stop(id);
         }
     }
