@@ -1,6 +1,9 @@
-//! What every `fuzz_*` property test (in each crate's `tests/`) shares: the case count (from
-//! `PROPTEST_CASES`, else a small default so that CI stays fast) and a
-//! watchdog that turns a hang into a failure naming the input.
+//! What every `fuzz_*` property test (in each crate's `tests/`) shares: the
+//! case count (from `PROPTEST_CASES`, else a small default so that CI stays
+//! fast), a watchdog that turns a hang into a failure naming the input, and
+//! what keeps a case cheap enough for runs of 10^6: a runner for targets
+//! that set up once for all their cases, and scratch directories on tmpfs
+//! that cases empty and reuse.
 //!
 //! proptest runs on stable Rust and shrinks a failing input; its fork and
 //! timeout features are left out, so a case that never returns is caught
