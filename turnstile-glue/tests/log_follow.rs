@@ -142,19 +142,26 @@ fn real_dinitctl() -> Option<PathBuf> {
 }
 
 /// A temp dir with an empty services dir `sd` and a FIFO `in` that a
-/// service can read its output from, line by line as the test writes it.
-fn services_fed_by_fifo(tag: &str) -> (TempDir, PathBuf, PathBuf) {
+/// service can read its output from, line by line as the test writes it to
+/// the returned end.
+fn services_fed_by_fifo(tag: &str) -> (TempDir, PathBuf, PathBuf, File) {
     let t = TempDir::new(tag);
     let services = t.0.join("sd");
     std::fs::create_dir_all(&services).unwrap();
     let fifo = t.0.join("in");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    (t, services, fifo)
+    // Read-write: never blocks, and cat sees end of file once it is closed.
+    let input = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    (t, services, fifo, input)
 }
 
 #[test]
 fn follow_a_log_buffer_until_the_service_is_unloaded_or_the_daemon_exits() {
-    let (t, services, fifo) = services_fed_by_fifo("follow");
+    let (t, services, fifo, mut input) = services_fed_by_fifo("follow");
     let write = |name: &str, text: &str| std::fs::write(services.join(name), text).unwrap();
     write("boot", "type = internal\n");
     // `talk` writes what the test puts in the FIFO.
@@ -170,12 +177,6 @@ fn follow_a_log_buffer_until_the_service_is_unloaded_or_the_daemon_exits() {
         "type = process\ncommand = /bin/sh -c \"echo hi; exec sleep 1000\"\nlog-type = buffer\n",
     );
     let socket = t.0.join("sock");
-    // Read-write: never blocks, and cat sees end of file once it is closed.
-    let mut input: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
     let mut daemon = start_daemon(&services, &socket);
     let braid = Path::new(BRAID);
     for name in ["talk", "other"] {
@@ -263,7 +264,7 @@ fn follow_needs_a_buffer_service() {
 
 #[test]
 fn follow_a_rotated_logfile_across_its_rotations() {
-    let (t, services, fifo) = services_fed_by_fifo("followrot");
+    let (t, services, fifo, mut input) = services_fed_by_fifo("followrot");
     let log = t.0.join("rot.log");
     std::fs::write(services.join("boot"), "type = internal\n").unwrap();
     // Two 7-byte lines fill a file.
@@ -278,11 +279,6 @@ fn follow_a_rotated_logfile_across_its_rotations() {
     )
     .unwrap();
     let socket = t.0.join("sock");
-    let mut input: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
     let _daemon = start_daemon(&services, &socket);
     let (code, out) = dinitctl(Path::new(BRAID), "dinitctl", &socket, &["start", "rot"]);
     assert_eq!(code, 0, "{out}");
