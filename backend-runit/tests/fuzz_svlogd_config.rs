@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use braid_runit::fuzzing::svlogd_config;
-use braid_tests::fuzz::{config, guarded};
+use braid_tests::fuzz::{config, damage, guarded, Damage};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -83,19 +83,11 @@ fn directive() -> impl Strategy<Value = String> {
     ]
 }
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    Set(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
+fn mutation() -> impl Strategy<Value = Damage> {
     prop_oneof![
-        (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
-        (any::<Index>(), prop_oneof![Just(0u8), Just(b'\n')])
-            .prop_map(|(i, b)| Mutation::Set(i, b)),
-        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Damage::Set(i, b)),
+        (any::<Index>(), prop_oneof![Just(0u8), Just(b'\n')]).prop_map(|(i, b)| Damage::Set(i, b)),
+        any::<Index>().prop_map(Damage::Truncate),
         (
             any::<Index>(),
             prop_oneof![
@@ -104,7 +96,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
                 prop::collection::vec(any::<u8>(), 1..6)
             ]
         )
-            .prop_map(|(i, b)| Mutation::Insert(i, b)),
+            .prop_map(|(i, b)| Damage::Insert(i, b)),
     ]
 }
 
@@ -119,25 +111,7 @@ fn near_valid() -> impl Strategy<Value = Vec<u8>> {
             if final_newline {
                 text.push(b'\n');
             }
-            for m in mutations {
-                if text.is_empty() {
-                    break;
-                }
-                match m {
-                    Mutation::Set(i, b) => {
-                        let at = i.index(text.len());
-                        text[at] = b;
-                    }
-                    Mutation::Truncate(i) => {
-                        let at = i.index(text.len());
-                        text.truncate(at);
-                    }
-                    Mutation::Insert(i, b) => {
-                        let at = i.index(text.len() + 1);
-                        text.splice(at..at, b);
-                    }
-                }
-            }
+            damage(&mut text, mutations);
             text
         })
 }

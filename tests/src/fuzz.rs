@@ -153,3 +153,37 @@ pub fn guarded<T>(input: &(dyn Debug + Sync), case: impl FnOnce() -> T) -> T {
 }
 
 pub use crate::TempDir;
+
+/// One damage done to a valid input, for near-valid cases.
+#[derive(Debug, Clone)]
+pub enum Damage {
+    /// Replace one byte.
+    Set(proptest::sample::Index, u8),
+    /// Cut the input here.
+    Truncate(proptest::sample::Index),
+    /// Insert bytes here.
+    Insert(proptest::sample::Index, Vec<u8>),
+}
+
+/// Applies `damages` to `bytes` in turn, stopping once nothing is left.
+pub fn damage(bytes: &mut Vec<u8>, damages: Vec<Damage>) {
+    for d in damages {
+        if bytes.is_empty() {
+            break;
+        }
+        match d {
+            Damage::Set(i, b) => {
+                let at = i.index(bytes.len());
+                bytes[at] = b;
+            }
+            Damage::Truncate(i) => {
+                let at = i.index(bytes.len());
+                bytes.truncate(at);
+            }
+            Damage::Insert(i, b) => {
+                let at = i.index(bytes.len() + 1);
+                bytes.splice(at..at, b);
+            }
+        }
+    }
+}

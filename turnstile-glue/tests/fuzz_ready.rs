@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Duration;
 
-use braid_tests::fuzz::{guarded, run, scratch_dir, TempDir};
+use braid_tests::fuzz::{damage, guarded, run, scratch_dir, Damage, TempDir};
 use braid_turnstile::gate::{self, WaitError};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -60,13 +60,6 @@ fn greeting() -> impl Strategy<Value = String> {
     ]
 }
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    Set(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-}
-
 fn conversation() -> impl Strategy<Value = Vec<u8>> {
     (
         greeting(),
@@ -74,10 +67,10 @@ fn conversation() -> impl Strategy<Value = Vec<u8>> {
         any::<bool>(),
         prop::collection::vec(
             prop_oneof![
-                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
-                any::<Index>().prop_map(Mutation::Truncate),
+                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Damage::Set(i, b)),
+                any::<Index>().prop_map(Damage::Truncate),
                 (any::<Index>(), prop::collection::vec(any::<u8>(), 1..4))
-                    .prop_map(|(i, b)| Mutation::Insert(i, b)),
+                    .prop_map(|(i, b)| Damage::Insert(i, b)),
             ],
             0..2,
         ),
@@ -91,25 +84,7 @@ fn conversation() -> impl Strategy<Value = Vec<u8>> {
             if newline {
                 text.push(b'\n');
             }
-            for m in mutations {
-                if text.is_empty() {
-                    break;
-                }
-                match m {
-                    Mutation::Set(i, b) => {
-                        let at = i.index(text.len());
-                        text[at] = b;
-                    }
-                    Mutation::Truncate(i) => {
-                        let at = i.index(text.len());
-                        text.truncate(at);
-                    }
-                    Mutation::Insert(i, b) => {
-                        let at = i.index(text.len() + 1);
-                        text.splice(at..at, b);
-                    }
-                }
-            }
+            damage(&mut text, mutations);
             text
         })
 }
